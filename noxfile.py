@@ -1,0 +1,52 @@
+"""Sessions: one per stage (`nox -s stress leaks`), plus tests, lint and gate.
+
+Arguments after `--` go to the command, e.g. `nox -s stress -- --profile release --seed 42`.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+# A stage session is run again and again by operators; reinstalling the package each time only costs time.
+nox.options.reuse_existing_virtualenvs = True
+
+STAGES = ("stress", "leaks")
+
+
+def _install(session: nox.Session, extras: str = "") -> None:
+    session.install("-e", f".{extras}")
+
+
+def _stage_session(stage: str):
+    def run_stage(session: nox.Session) -> None:
+        _install(session)
+        session.run("reliability", "run", stage, *session.posargs)
+
+    run_stage.__doc__ = f"Run the {stage} stage on the built-in sandbox (quick profile unless told)."
+    return run_stage
+
+
+for _stage in STAGES:
+    nox.session(name=_stage)(_stage_session(_stage))
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """Fail if any report under reports/ failed, is missing, unreadable or empty."""
+    _install(session)
+    session.run("reliability", "gate", "reports", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (as root: real cgroups, mounts and processes)."""
+    _install(session, "[dev]")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

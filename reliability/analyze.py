@@ -1,0 +1,60 @@
+"""Derive everything from a history alone: checks, JUnit, summary. `reliability report RUN_DIR` uses it too."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from reliability import stages
+from reliability.checks.base import CheckResult
+from reliability.errors import UsageError
+from reliability.history import History, read
+from reliability.report.junit import write_suite
+
+HISTORY = "history.jsonl"
+
+
+@dataclass
+class Analysis:
+    stage: str
+    history: History
+    checks: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == "failed" for c in self.checks)
+
+
+def analyze(run_dir: Path) -> Analysis:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run directory")
+    history = read(run_dir / HISTORY)
+    stage = stages.get(history.stage_start["stage"])
+    return Analysis(stage=stage.name, history=history, checks=stage.check(history))
+
+
+def write_reports(analysis: Analysis, reports_dir: Path) -> Path:
+    start = analysis.history.stage_start
+    end = analysis.history.stage_end
+    properties = {
+        "stage": analysis.stage,
+        "profile": start["profile"],
+        "seed": start["seed"],
+        "target": start["target"],
+        "target_version": start["target_version"],
+        "host": start["host"],
+        "pipeline_version": start["pipeline_version"],
+        "run_dir": str(analysis.history.run_dir),
+        "started": _iso(start["t"]),
+        "ended": _iso(end["t"]) if end else "interrupted",
+    }
+    path = Path(reports_dir) / f"{analysis.stage}.xml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_suite(path, analysis.stage, analysis.checks, properties)
+    return path
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

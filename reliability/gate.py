@@ -1,0 +1,122 @@
+"""The gate: JUnit reports in, one yes or no out. It fails closed: whatever it cannot confirm is a no.
+
+No report, an unreadable or malformed file, a suite without testcases, any failure or error, or an
+expected stage without a suite: each makes the gate fail, with a reason naming the file or suite.
+Counts come from the testcase elements themselves, not from a suite's summary attributes, which a
+broken writer could get wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+
+class GateRow(NamedTuple):
+    file: str
+    suite: str
+    tests: int
+    failures: int
+    errors: int
+    skipped: int
+    verdict: str  # "pass", "FAIL", "ERROR", "EMPTY" or "UNREADABLE"
+
+
+@dataclass
+class GateResult:
+    ok: bool
+    rows: list[GateRow] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def gate(reports_dir: str | os.PathLike, expect: list[str] | None = None) -> GateResult:
+    root = Path(reports_dir)
+    if not root.is_dir():
+        return GateResult(False, [], [f"{root}: no such reports directory"])
+    rows: list[GateRow] = []
+    reasons: list[str] = []
+    files = sorted(root.rglob("*.xml"))
+    if not files:
+        reasons.append(f"{root}: no JUnit report (*.xml) found")
+    for path in files:
+        shown = str(path.relative_to(root))
+        file_rows, file_reasons = _read_report(path, shown)
+        rows += file_rows
+        reasons += file_reasons
+    found = {r.suite for r in rows}
+    for stage in expect or []:
+        if stage not in found:
+            reasons.append(f"expected stage {stage!r}: no suite of that name in {root}")
+    return GateResult(not reasons, rows, reasons)
+
+
+def _read_report(path: Path, shown: str) -> tuple[list[GateRow], list[str]]:
+    try:
+        top = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [f"{shown}: malformed XML ({exc})"]
+    except OSError as exc:
+        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [
+            f"{shown}: unreadable ({exc.strerror or exc})"
+        ]
+    suites = (
+        [top] if top.tag == "testsuite" else top.findall(".//testsuite") if top.tag == "testsuites" else []
+    )
+    if not suites:
+        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [
+            f"{shown}: not a JUnit report (root element <{top.tag}>, no <testsuite>)"
+        ]
+    rows, reasons = [], []
+    for suite in suites:
+        row = _suite_row(suite, shown)
+        rows.append(row)
+        reasons += _suite_reasons(suite, row)
+    return rows, reasons
+
+
+def _suite_row(suite: ET.Element, shown: str) -> GateRow:
+    cases = suite.findall("testcase")
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    errors = sum(1 for c in cases if c.find("error") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    # A summary attribute claiming more trouble than the cases show still counts: fail closed.
+    failures = max(failures, _int_attr(suite, "failures"))
+    errors = max(errors, _int_attr(suite, "errors"))
+    verdict = "EMPTY" if not cases else "ERROR" if errors else "FAIL" if failures else "pass"
+    return GateRow(shown, suite.get("name") or "(unnamed)", len(cases), failures, errors, skipped, verdict)
+
+
+def _suite_reasons(suite: ET.Element, row: GateRow) -> list[str]:
+    where = f"{row.file}: suite {row.suite!r}"
+    reasons = []
+    if row.tests == 0:
+        reasons.append(f"{where} has no testcases")
+    for kind in ("failure", "error"):
+        bad = [c for c in suite.findall("testcase") if c.find(kind) is not None]
+        for case in bad:
+            message = case.find(kind).get("message") or ""
+            reasons.append(f"{where}: {kind} in {case.get('name')!r}: {' '.join(message.split())}")
+        count = row.failures if kind == "failure" else row.errors
+        if count > len(bad):
+            reasons.append(f"{where}: reports {count} {kind}s but only {len(bad)} testcases show one")
+    return reasons
+
+
+def _int_attr(element: ET.Element, name: str) -> int:
+    try:
+        return int(element.get(name, "0"))
+    except ValueError:
+        return 1  # an unparseable count cannot be trusted to mean zero
+
+
+def format_table(result: GateResult) -> str:
+    header = ("file", "suite", "tests", "failures", "errors", "skipped", "verdict")
+    body = [tuple(str(v) for v in row) for row in result.rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]
+    lines += [f"- {reason}" for reason in result.reasons]
+    lines.append("gate: PASS" if result.ok else f"gate: FAIL ({len(result.reasons)} reason(s))")
+    return "\n".join(lines)

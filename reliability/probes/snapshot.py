@@ -1,0 +1,50 @@
+"""snapshot(): one picture of the host's resources, as a JSON-serialisable dict.
+
+The shape is schemas/snapshot.schema.json; diff() compares two of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+
+from reliability.errors import UsageError
+from reliability.probes import host
+from reliability.targets.base import Owned
+
+SNAPSHOT_VERSION = 1
+
+
+def snapshot(owned: Owned, pipeline_pid: int, extra_pids: Iterable[int] = ()) -> dict:
+    """Processes, mounts, cgroups, fds of the pipeline and `extra_pids`, and temp entries, now.
+
+    `extra_pids` are long-lived sandbox processes whose fds matter; one that has ended is skipped.
+    """
+    if not os.path.isdir(f"{host.PROC}/{pipeline_pid}"):
+        raise UsageError(f"pipeline pid {pipeline_pid} is not a running process")
+    taken_at = time.time()
+    mounts = host.read_mountinfo()
+    hierarchies = host.cgroup_hierarchies(mounts)
+    fds: list[dict] = []
+    fd_pids: list[int] = []
+    for pid in dict.fromkeys([pipeline_pid, *extra_pids]):  # ordered, without repeats
+        pid_fds = host.read_fds(pid)
+        if pid_fds is not None:
+            fd_pids.append(pid)
+            fds.extend(pid_fds)
+    temp_roots = list(dict.fromkeys([*owned.temp_roots, owned.box_root]))
+    return {
+        "version": SNAPSHOT_VERSION,
+        "taken_at": taken_at,
+        "boot_id": host.boot_id(),
+        "pipeline_pid": pipeline_pid,
+        "processes": host.read_processes(),
+        "mounts": [{k: m[k] for k in ("id", "parent", "mount_point", "fstype", "source")} for m in mounts],
+        "hierarchies": hierarchies,
+        "cgroups": host.walk_cgroups(hierarchies),
+        "fd_pids": fd_pids,
+        "fds": fds,
+        "temp_roots": temp_roots,
+        "temp": host.list_entries(temp_roots),
+    }

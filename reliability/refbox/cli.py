@@ -1,0 +1,125 @@
+"""`reliability box init|run|cleanup|status|recover`: the refbox by hand, one JSON object per call.
+
+Exit codes: 0 whatever the verdict, 2 for bad usage (UsageError, NeedsRoot), 1 when the sandbox itself
+failed (init, cleanup or recover could not do their job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from reliability.errors import NeedsRoot, UsageError
+from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, Refbox
+from reliability.targets.base import Limits, TargetError
+
+ACTIONS = ("init", "run", "cleanup", "status", "recover")
+
+
+def register(subparsers) -> None:
+    """Add the `box` command to an argparse subparsers object (its parser class is reused)."""
+    box = subparsers.add_parser("box", help="drive the built-in reference sandbox by hand")
+    actions = box.add_subparsers(dest="box_action", metavar="{" + ",".join(ACTIONS) + "}")
+    actions.required = True
+    for action in ACTIONS:
+        p = actions.add_parser(action, help=f"{action} a box")
+        p.add_argument("--box", type=int, required=action not in ("recover",), help=f"0..{MAX_BOXES - 1}")
+        p.add_argument("--root", default=DEFAULT_BOX_ROOT, help=f"box root (default {DEFAULT_BOX_ROOT})")
+        p.add_argument("--cgroup-name", default=DEFAULT_CGROUP_NAME, help="parent cgroup name")
+        p.add_argument("--quota-mb", type=int, default=64, help="box tmpfs size in MiB (init)")
+        if action == "run":
+            _add_run_flags(p)
+        p.set_defaults(func=handle)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time", type=float, default=1.0, help="CPU time limit, seconds")
+    p.add_argument("--wall-time", type=float, help="wall time limit, seconds (default 2 x time + 1)")
+    p.add_argument("--mem", type=int, default=256, help="memory limit, MiB")
+    p.add_argument("--processes", type=int, default=64, help="process (and thread) limit")
+    p.add_argument("--output-limit", type=int, default=65536, help="largest file the program may write, KiB")
+    p.add_argument("--file", action="append", default=[], metavar="SRC[:NAME]", help="copy into the box")
+    p.add_argument("command", nargs="*", help="after --: the program and its arguments")
+
+
+def handle(args: argparse.Namespace) -> int:
+    action = args.box_action
+    if args.box is not None and not 0 <= args.box < MAX_BOXES:
+        raise UsageError(f"--box must be from 0 to {MAX_BOXES - 1}, got {args.box}")
+    if args.quota_mb <= 0:
+        raise UsageError(f"--quota-mb must be positive, got {args.quota_mb}")
+    run_parts = _run_parts(args) if action == "run" else None
+    if os.geteuid() != 0:
+        raise NeedsRoot(f"reliability box {action} (tmpfs mounts, cgroups, box uids)")
+    try:
+        refbox = Refbox(box_root=args.root, cgroup_name=args.cgroup_name, quota_mb=args.quota_mb)
+        doc, code = _act(refbox, action, args, run_parts)
+    except TargetError as e:
+        doc, code = {"action": action, "box": args.box, "ok": False, "error": str(e)}, 1
+    print(json.dumps(doc))
+    return code
+
+
+def _act(refbox: Refbox, action: str, args, run_parts) -> tuple[dict, int]:
+    box = args.box
+    if action == "init":
+        refbox.init(box)
+        return {"action": "init", "box": box, "ok": True, "path": refbox.box_dir(box)}, 0
+    if action == "run":
+        command, limits, files = run_parts
+        result = refbox.run(box, command, limits, files)
+        return {"box": box, **result.to_dict()}, 0
+    if action == "cleanup":
+        outcome = refbox.cleanup(box)
+        return {"action": "cleanup", "box": box, **outcome.to_dict()}, 0 if outcome.ok else 1
+    if action == "status":
+        return refbox.status(box), 0
+    removed = refbox.recover(box)
+    return {"action": "recover", "box": box, "ok": True, "removed": removed}, 0
+
+
+def _run_parts(args) -> tuple[list[str], Limits, dict[str, str]]:
+    if not args.command:
+        raise UsageError("box run needs a command after --, e.g. reliability box run --box 0 -- /bin/true")
+    for flag, value in (("--time", args.time), ("--mem", args.mem), ("--processes", args.processes)):
+        if value <= 0:
+            raise UsageError(f"{flag} must be positive, got {value:g}")
+    if args.output_limit <= 0:
+        raise UsageError(f"--output-limit must be positive, got {args.output_limit}")
+    wall = args.wall_time if args.wall_time is not None else 2 * args.time + 1
+    if wall <= 0:
+        raise UsageError(f"--wall-time must be positive, got {wall:g}")
+    files = {}
+    for spec in args.file:
+        src, _, name = spec.partition(":")
+        name = name or os.path.basename(src)
+        if not os.path.isfile(src):
+            raise UsageError(f"--file {spec}: {src} is not a readable file")
+        if not name or "/" in name or name in (".", ".."):
+            raise UsageError(f"--file {spec}: the name in the box must be a plain file name")
+        files[src] = name
+    limits = Limits(args.time, wall, args.mem, args.processes, args.output_limit)
+    return list(args.command), limits, files
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m reliability.refbox.cli box ...`), same behaviour as the main CLI."""
+    parser = _OneLineParser(prog="refbox")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"refbox: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""The forked supervisor: one per run, forked from the calling (possibly multithreaded) pipeline.
+
+parent ──fork──> supervisor ──fork──> program (joins the run cgroup, drops to the box uid, execs)
+
+The supervisor watches wall time and the cgroup's CPU time, kills the whole cgroup at a limit and at
+the end, decides the verdict and sends the Result as one JSON document through a pipe. Everything after
+fork uses os-level calls only and ends in os._exit: another pipeline thread may have held a lock
+(logging, an allocator in a library, a queue) at the moment of fork, and touching it would deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import select
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reliability.refbox import syscalls
+from reliability.refbox.cgroups import Cgroups
+from reliability.targets.base import Limits, Result
+
+STDOUT_KEEP = 4096
+MIN_CHECK_S = 0.002  # never poll faster than this while the program runs
+ANSWER_SLACK_S = 15.0  # how long past the wall limit the parent waits for the supervisor's answer
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything the supervisor needs, prepared by the parent before fork."""
+
+    box_dir: str
+    uid: int
+    gid: int
+    argv: list[str]
+    env: dict[str, str]
+    limits: Limits
+    cgroup: str  # the run cgroup, relative to the hierarchy roots
+    stdout_fd: int  # opened by the parent in the box, before the privilege drop
+    stderr_fd: int
+
+
+def decide(
+    tle: str | None,
+    oom_kills: int,
+    exit_code: int | None,
+    sig: int | None,
+    output_bytes: int,
+    output_limit: int,
+) -> tuple[str, str]:
+    """Verdict and message. Order matters: TLE > MLE > OLE > RE > OK."""
+    if tle:
+        return "TLE", tle
+    if oom_kills > 0:
+        return "MLE", f"memory limit exceeded (cgroup oom_kill={oom_kills})"
+    # Reaching the limit counts: RLIMIT_FSIZE stops a file exactly there, and a program that ignores
+    # SIGXFSZ (every Python program does) sees EFBIG and may exit with a mere error code.
+    if sig == signal.SIGXFSZ or output_bytes >= output_limit:
+        return "OLE", f"output limit exceeded ({output_bytes} bytes written, limit {output_limit})"
+    if sig is not None:
+        return "RE", f"killed by signal {sig} ({signal.Signals(sig).name})"
+    if exit_code:
+        return "RE", f"exit code {exit_code}"
+    return "OK", ""
+
+
+def run_supervised(
+    cgroups: Cgroups, plan: RunPlan, on_started: Callable[[int], None] | None = None
+) -> Result:
+    """Fork the supervisor, wait for its answer, and turn a missing answer into IE with the cause."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        _supervisor_main(cgroups, plan, write_end)  # never returns
+    os.close(write_end)
+    if on_started:
+        on_started(pid)
+    try:
+        data, timed_out = _read_answer(read_end, plan.limits.wall_s + ANSWER_SLACK_S)
+    finally:
+        os.close(read_end)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    try:
+        return Result(**json.loads(data))
+    except (ValueError, TypeError):
+        pass
+    if timed_out:
+        cause = "supervisor gave no answer in time and was killed"
+    elif os.WIFSIGNALED(status):
+        cause = f"supervisor killed by signal {os.WTERMSIG(status)}"
+    else:
+        cause = f"supervisor exited with status {os.waitstatus_to_exitcode(status)} without a result"
+    return Result(verdict="IE", message=cause, raw={"supervisor_pid": pid})
+
+
+def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
+    chunks, deadline = [], time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return b"".join(chunks), True
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+
+
+def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int) -> None:
+    try:
+        os.setsid()  # out of the pipeline's session: a terminal's Ctrl-C must not kill us mid-cleanup
+        keep = sorted({answer_fd, plan.stdout_fd, plan.stderr_fd})
+        # Other threads' pipes and files were inherited by fork; holding them would delay their EOFs.
+        low = 3
+        for fd in keep:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 20)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # an ignored SIGCHLD would break wait4
+        doc = _supervise(cgroups, plan)
+    except BaseException as e:  # noqa: B036 - the answer must be sent whatever happened
+        doc = Result(verdict="IE", message=f"supervisor: {type(e).__name__}: {e}").to_dict()
+    try:
+        os.write(answer_fd, json.dumps(doc).encode())
+    finally:
+        os._exit(0)
+
+
+class _Reaper:
+    """Collects zombies (the supervisor is a child subreaper), keeping the main program's status."""
+
+    def __init__(self, main: int):
+        self.main = main
+        self.status: int | None = None
+        self.rusage: resource.struct_rusage | None = None
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status, rusage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.main:
+                self.status, self.rusage = status, rusage
+
+    def wait_main(self) -> None:
+        if self.status is None:
+            _, self.status, self.rusage = os.wait4(self.main, 0)
+
+
+def _supervise(cgroups: Cgroups, plan: RunPlan) -> dict:
+    # Orphaned descendants get re-parented to us, so we can reap what the cgroup kill leaves.
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    err_read, err_write = os.pipe()  # close-on-exec: EOF means exec succeeded
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    procs_files = cgroups.procs_files(plan.cgroup)
+    start = time.monotonic()
+    child = os.fork()
+    if child == 0:
+        _exec_program(plan, procs_files, devnull, err_write)  # never returns
+    os.close(err_write)
+    reaper = _Reaper(child)
+    setup_error = _read_all(err_read)
+    if setup_error:
+        setup_error = f"program setup failed: {setup_error}"
+    tle: str | None = None
+    if not setup_error:
+        try:
+            tle = _watch(cgroups, plan, child, start)
+        except OSError as e:  # still kill and collect below: the program must not outlive us
+            setup_error = f"watching the run failed: {e}"
+    end = time.monotonic()
+    killed = cgroups.kill_all(plan.cgroup, reap=reaper.reap)
+    reaper.wait_main()
+    reaper.reap()
+    return _collect(cgroups, plan, reaper, tle, end - start, killed, setup_error)
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float) -> str | None:
+    """Sleep until the program exits or a limit is reached; return the TLE message, if any.
+
+    The timeout is the earliest moment a limit could be reached (remaining CPU spread over every
+    core), so a long run costs a handful of wake-ups, not one per millisecond.
+    """
+    ncpus = max(1, len(os.sched_getaffinity(0)))
+    limits = plan.limits
+    pidfd = os.pidfd_open(child)
+    try:
+        while True:
+            cpu = cgroups.cpu_usage_ns(plan.cgroup) / 1e9
+            wall = time.monotonic() - start
+            if cpu >= limits.cpu_s:
+                return f"cpu time limit exceeded ({cpu:.3f} s used, limit {limits.cpu_s:g} s)"
+            if wall >= limits.wall_s:
+                return f"wall time limit exceeded ({wall:.3f} s, limit {limits.wall_s:g} s)"
+            timeout = max(MIN_CHECK_S, min(limits.wall_s - wall, (limits.cpu_s - cpu) / ncpus))
+            if select.select([pidfd], [], [], timeout)[0]:
+                return None
+    finally:
+        os.close(pidfd)
+
+
+def _collect(
+    cgroups: Cgroups,
+    plan: RunPlan,
+    reaper: _Reaper,
+    tle: str | None,
+    wall_s: float,
+    killed: list[int],
+    setup_error: str,
+) -> dict:
+    limits = plan.limits
+    cpu_ns = cgroups.cpu_usage_ns(plan.cgroup)
+    oom = cgroups.oom_kills(plan.cgroup)
+    rusage = reaper.rusage
+    maxrss_kb = rusage.ru_maxrss if rusage else 0
+    peak = cgroups.peak_memory_bytes(plan.cgroup)
+    peak_kb = peak // 1024 if peak is not None else maxrss_kb
+    status = reaper.status or 0
+    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    output_bytes = max(os.fstat(plan.stdout_fd).st_size, os.fstat(plan.stderr_fd).st_size)
+    stdout = os.pread(plan.stdout_fd, STDOUT_KEEP, 0).decode(errors="replace")
+    # A program may finish between two checks already over a limit: the final figures decide.
+    if not tle and cpu_ns / 1e9 > limits.cpu_s:
+        tle = f"cpu time limit exceeded ({cpu_ns / 1e9:.3f} s used, limit {limits.cpu_s:g} s)"
+    if not tle and wall_s > limits.wall_s:
+        tle = f"wall time limit exceeded ({wall_s:.3f} s, limit {limits.wall_s:g} s)"
+    if not tle and sig in (signal.SIGXCPU, signal.SIGKILL) and cpu_ns / 1e9 >= limits.cpu_s:
+        tle = "cpu time limit exceeded (RLIMIT_CPU backstop)"
+    if setup_error:
+        verdict, message = "IE", setup_error
+    else:
+        verdict, message = decide(tle, oom, exit_code, sig, output_bytes, limits.output_kb * 1024)
+    raw = {
+        "cgroup_version": cgroups.version,
+        "cpu_ns": cpu_ns,
+        "oom_kill": oom,
+        "maxrss_kb": maxrss_kb,
+        "output_bytes": output_bytes,
+        "wait_status": status,
+        "processes_killed": len(killed),
+        "supervisor_pid": os.getpid(),
+    }
+    try:
+        cgroups.remove(plan.cgroup)
+        raw["run_cgroup_removed"] = True
+    except Exception as e:  # the verdict stands; cleanup() will meet the leftover and report it
+        raw["run_cgroup_removed"] = False
+        message = f"{message}; run cgroup not removed: {e}".lstrip("; ")
+    return Result(
+        verdict=verdict,
+        cpu_s=round(cpu_ns / 1e9, 6),
+        wall_s=round(wall_s, 6),
+        peak_mem_kb=peak_kb,
+        exit_code=exit_code,
+        signal=sig,
+        message=message,
+        stdout=stdout,
+        raw=raw,
+    ).to_dict()
+
+
+def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: int) -> None:
+    step = "setsid"
+    try:
+        os.setsid()
+        step = "join run cgroup"  # before exec, so every descendant is born inside it
+        me = str(os.getpid()).encode()
+        for path in procs_files:
+            fd = os.open(path, os.O_WRONLY)
+            os.write(fd, me)
+            os.close(fd)
+        step = "redirect stdio"
+        os.dup2(devnull, 0)
+        os.dup2(plan.stdout_fd, 1)
+        os.dup2(plan.stderr_fd, 2)
+        step = "reset signals"
+        # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: without this an
+        # over-long output would be EFBIG instead of SIGXFSZ.
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        step = "set rlimits"
+        limits = plan.limits
+        output = limits.output_kb * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        cpu_backstop = math.ceil(limits.cpu_s + 1)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_backstop, cpu_backstop + 1))
+        step = "drop privileges"
+        os.setgroups([])
+        os.setresgid(plan.gid, plan.gid, plan.gid)
+        os.setresuid(plan.uid, plan.uid, plan.uid)
+        step = "chdir to box"
+        os.chdir(plan.box_dir)
+        step = f"exec {plan.argv[0]}"
+        os.execvpe(plan.argv[0], plan.argv, plan.env)
+    except BaseException as e:  # noqa: B036 - reported to the supervisor, then exit
+        try:
+            os.write(err_fd, f"{step}: {e}".encode()[:2000])
+        finally:
+            os._exit(127)

@@ -1,0 +1,205 @@
+"""The runner: feeds submissions through a bounded queue to worker threads, one box per worker.
+
+Every step is written to the history as it happens (submission, result, cleanup), so a run cut short by
+a crash of the pipeline still has everything up to the cut, and the checks can be re-run on it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from reliability.history import Journal
+from reliability.targets.base import Result, Target, TargetError
+from reliability.workload.submission import Submission
+
+# How long a "kill" submission runs before the pipeline kills it from outside, and how often to look
+# for its processes: short, so the leaks stage spends its time on endings, not on waiting.
+KILL_DELAY_S = 0.2
+KILL_POLL_S = 0.005
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A program ready to run: its command in the box, the files to copy in, the answer it must print."""
+
+    command: list[str]
+    files: dict[str, str]
+    expected_stdout: str | None = None
+
+
+@dataclass
+class Stats:
+    """Live counters for progress display; the history, not this, is the record."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    done: int = 0
+    skipped: int = 0
+    in_flight: int = 0
+    verdicts: collections.Counter = field(default_factory=collections.Counter)
+    wrong: int = 0
+    cleanup_failures: int = 0
+
+    def rate_per_min(self) -> float:
+        elapsed = time.monotonic() - self.started_at
+        return 60.0 * self.done / elapsed if elapsed > 0 else 0.0
+
+
+class Runner:
+    def __init__(
+        self,
+        target: Target,
+        journal: Journal,
+        boxes: list[int],
+        prepared: Mapping[str, Prepared | str],
+        kill_delay_s: float = KILL_DELAY_S,
+    ):
+        """`prepared` maps a program id to what runs it, or to the reason it cannot run (skipped)."""
+        self.target = target
+        self.journal = journal
+        self.boxes = boxes
+        self.prepared = prepared
+        self.kill_delay_s = kill_delay_s
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        # Bounded: the producer never runs far ahead of the workers, so memory stays flat on long runs.
+        self._queue: queue.Queue[Submission | None] = queue.Queue(maxsize=2 * len(boxes))
+
+    def stop(self) -> None:
+        """Ask for a graceful stop: runs in flight finish and are cleaned up, nothing new starts."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
+        """Run submissions while keep_going(number fed so far) holds; return how many were fed."""
+        workers = [
+            threading.Thread(target=self._worker, args=(box,), name=f"worker-box-{box}", daemon=True)
+            for box in self.boxes
+        ]
+        for w in workers:
+            w.start()
+        fed = 0
+        try:
+            for sub in submissions:
+                if self._stopping.is_set() or not keep_going(fed):
+                    break
+                while not self._stopping.is_set():
+                    try:
+                        self._queue.put(sub, timeout=0.2)
+                        fed += 1
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            if self._stopping.is_set():
+                self._drain()
+            for _ in workers:
+                self._queue.put(None)
+            for w in workers:
+                w.join()
+        return fed
+
+    def _drain(self) -> None:
+        """Drop what is queued but not started, so a stop does not wait for the whole queue."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _worker(self, box: int) -> None:
+        while True:
+            sub = self._queue.get()
+            if sub is None:
+                return
+            sub = dataclasses.replace(sub, box=box)
+            try:
+                self._execute(sub)
+            except Exception as exc:  # a pipeline bug must not stop the other workers or lose the record
+                self.journal.append("note", message=f"pipeline error on submission {sub.index}: {exc!r}")
+
+    def _execute(self, sub: Submission) -> None:
+        prep = self.prepared.get(sub.program, f"program {sub.program} is not prepared")
+        if isinstance(prep, str):
+            self.journal.append(
+                "skip", index=sub.index, program=sub.program, language=sub.language, reason=prep
+            )
+            with self._lock:
+                self.stats.skipped += 1
+            return
+
+        self.journal.append("submission", submission=sub.to_dict())
+        with self._lock:
+            self.stats.in_flight += 1
+        started = time.time()
+        try:
+            result = self._run_in_box(sub, prep)
+        finally:
+            ended = time.time()
+            with self._lock:
+                self.stats.in_flight -= 1
+        stdout_ok = None
+        if prep.expected_stdout is not None and result.verdict == "OK":
+            stdout_ok = result.stdout == prep.expected_stdout
+        self.journal.append(
+            "result",
+            index=sub.index,
+            box=sub.box,
+            result=result.to_dict(),
+            started=started,
+            ended=ended,
+            stdout_ok=stdout_ok,
+        )
+        outcome = self.target.cleanup(sub.box)
+        self.journal.append("cleanup", index=sub.index, box=sub.box, outcome=outcome.to_dict())
+        with self._lock:
+            self.stats.done += 1
+            self.stats.verdicts[result.verdict] += 1
+            if result.verdict != sub.expected or stdout_ok is False:
+                self.stats.wrong += 1
+            if not outcome.ok:
+                self.stats.cleanup_failures += 1
+
+    def _run_in_box(self, sub: Submission, prep: Prepared) -> Result:
+        try:
+            self.target.init(sub.box)
+        except TargetError as exc:
+            return Result(verdict="IE", message=f"init of box {sub.box} failed: {exc}")
+        if sub.ending != "kill":
+            return self.target.run(sub.box, prep.command, sub.limits, prep.files)
+        finished = threading.Event()
+        killer = threading.Thread(target=self._kill_when_running, args=(sub.box, finished), daemon=True)
+        killer.start()
+        try:
+            return self.target.run(sub.box, prep.command, sub.limits, prep.files)
+        finally:
+            finished.set()
+            killer.join()
+
+    def _kill_when_running(self, box: int, finished: threading.Event) -> None:
+        """The "forced kill" ending: once the program runs, SIGKILL its processes from outside."""
+        while not finished.is_set():
+            if self.target.box_pids(box):
+                break
+            finished.wait(KILL_POLL_S)
+        if finished.wait(self.kill_delay_s):
+            return
+        for pid in self.target.box_pids(box):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -1,0 +1,30 @@
+"""Load and apply the JSON Schemas in the repository's schemas/ folder."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import jsonschema
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@functools.lru_cache(maxsize=None)
+def validator(name: str) -> jsonschema.protocols.Validator:
+    """Validator for schemas/<name>.schema.json (cached: schemas do not change during a run)."""
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    schema = json.loads(path.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def errors(name: str, document) -> list[str]:
+    """Every way `document` breaks schema `name`, each as 'path: message' ('' is the top)."""
+    out = []
+    for err in sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path)
+        out.append(f"{where or '(top)'}: {err.message}")
+    return out

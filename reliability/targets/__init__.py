@@ -1,0 +1,30 @@
+"""Targets by name: the sandboxes the pipeline can drive through the contract in base.py."""
+
+from __future__ import annotations
+
+from reliability.errors import UsageError
+from reliability.targets.base import Target
+
+TARGETS = ("builtin",)
+
+
+def load(name: str, options: dict[str, str] | None = None) -> Target:
+    """The target called `name`, configured with `options` (from --target-option KEY=VALUE)."""
+    options = dict(options or {})
+    if name == "builtin":
+        from reliability.targets.builtin import BuiltinTarget
+
+        known = {"box_root", "cgroup_name", "quota_mb"}
+        unknown = set(options) - known
+        if unknown:
+            raise UsageError(
+                f"unknown option(s) for target builtin: {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        if "quota_mb" in options:
+            try:
+                options["quota_mb"] = int(options["quota_mb"])
+            except ValueError:
+                raise UsageError(f"quota_mb must be a whole number of MiB, got {options['quota_mb']!r}") from None
+        return BuiltinTarget(**options)
+    raise UsageError(f"unknown target {name!r} (choose from {', '.join(TARGETS)})")

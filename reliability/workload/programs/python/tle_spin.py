@@ -1,0 +1,4 @@
+# TLE by CPU: spins forever.
+counter = 0
+while True:
+    counter += 1

@@ -1,0 +1,133 @@
+"""`box init|run|status|cleanup|recover` from the command line: one JSON object, the agreed exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from refbox_fixtures import BOX_B, PID
+
+from reliability.errors import NeedsRoot
+from reliability.refbox import cli
+from reliability.schemas import errors
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts tmpfs, creates cgroups: needs root")
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def refbox_cli(*args: str, entry: str = "reliability.refbox.cli") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", entry, "box", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def where():
+    root = tempfile.mkdtemp(prefix=f"refbox-cli-{PID}-")
+    os.chmod(root, 0o755)
+    flags = ["--root", root, "--cgroup-name", f"refbox-cli-{PID}"]
+    try:
+        yield flags
+    finally:
+        refbox_cli("recover", *flags)
+        os.rmdir(root)
+
+
+def test_init_run_status_cleanup_print_one_schema_valid_json_object_each(where):
+    box = ["--box", str(BOX_B)]
+    init = refbox_cli("init", *box, *where)
+    assert init.returncode == 0, init.stderr
+    assert json.loads(init.stdout)["ok"] is True
+
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as script:
+        script.write("echo from file; exit 5\n")
+    try:
+        run = refbox_cli(
+            "run", *box, *where, "--time", "1", "--file", f"{script.name}:s.sh", "--", "sh", "s.sh"
+        )
+    finally:
+        os.unlink(script.name)
+    assert run.returncode == 0, run.stderr  # 0 whatever the verdict
+    assert len(run.stdout.splitlines()) == 1
+    doc = json.loads(run.stdout)
+    assert errors("box-result", doc) == []
+    assert (doc["verdict"], doc["exit_code"], doc["stdout"], doc["box"]) == ("RE", 5, "from file\n", BOX_B)
+
+    status = refbox_cli("status", *box, *where)
+    doc = json.loads(status.stdout)
+    assert errors("box-status", doc) == []
+    assert doc["mounted"] and doc["cgroup"] and doc["pids"] == []
+
+    cleanup = refbox_cli("cleanup", *box, *where)
+    assert cleanup.returncode == 0 and json.loads(cleanup.stdout)["ok"] is True
+    assert json.loads(refbox_cli("status", *box, *where).stdout)["mounted"] is False
+
+
+def test_run_through_the_main_entry_point(where):
+    box = ["--box", str(BOX_B)]
+    assert refbox_cli("init", *box, *where, entry="reliability").returncode == 0
+    run = refbox_cli("run", *box, *where, "--", "python3", "-c", "print(1)", entry="reliability")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert errors("box-result", doc) == [] and doc["verdict"] == "OK"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--box", "1", "--bogus", "--", "true"],
+        ["run", "--box", "1", "--time", "abc", "--", "true"],
+        ["run", "--box", "1", "--time", "-1", "--", "true"],
+        ["run", "--box", "1"],
+        ["run", "--box", "5000", "--", "true"],
+        ["run", "--box", "1", "--file", "/no/such/file", "--", "true"],
+        ["explode", "--box", "1"],
+    ],
+    ids=[
+        "unknown-flag",
+        "bad-number",
+        "negative-time",
+        "no-command",
+        "box-range",
+        "missing-file",
+        "bad-action",
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args):
+    done = refbox_cli(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_init_failure_is_exit_1_with_the_cause(where):
+    blocker = os.path.join(where[1], str(BOX_B))
+    with open(blocker, "w"):
+        pass
+    try:
+        done = refbox_cli("init", "--box", str(BOX_B), *where)
+    finally:
+        os.unlink(blocker)
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["ok"] is False and "not a directory" in doc["error"]
+
+
+def test_not_root_names_the_part_that_needs_root():
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["box", "status", "--box", "1"])
+    os.seteuid(65534)
+    try:
+        with pytest.raises(NeedsRoot, match="box status") as err:
+            args.func(args)
+    finally:
+        os.seteuid(0)
+    assert "needs root" in str(err.value)
