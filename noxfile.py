@@ -11,7 +11,7 @@ nox.options.sessions = ["lint", "tests"]
 # A stage session is run again and again by operators; reinstalling the package each time only costs time.
 nox.options.reuse_existing_virtualenvs = True
 
-STAGES = ("stress", "leaks")
+STAGES = ("stress", "leaks", "concurrent", "exhaustion", "locks", "isolation", "crash", "faults")
 
 
 def _install(session: nox.Session, extras: str = "") -> None:
@@ -39,9 +39,24 @@ def gate(session: nox.Session) -> None:
 
 
 @nox.session
+def provision(session: nox.Session) -> None:
+    """Provision the fleet with Ansible (default: this machine): `nox -s provision -- -i inventory.yml`."""
+    _install(session, "[fleet]")
+    session.run("reliability", "fleet", "provision", *session.posargs)
+
+
+@nox.session
+def fleet(session: nox.Session) -> None:
+    """Run stages across the fleet, then gate: `nox -s fleet -- -i inv.yml --stages stress,leaks`."""
+    _install(session, "[fleet]")
+    args = session.posargs or ["--stages", "stress,leaks", "--profile", "smoke"]
+    session.run("reliability", "fleet", "run", *args)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (as root: real cgroups, mounts and processes)."""
-    _install(session, "[dev]")
+    _install(session, "[dev,report,fleet]")
     session.run("pytest", *(session.posargs or ["-q"]))
 
 

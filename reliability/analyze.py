@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reliability import stages
@@ -11,6 +11,7 @@ from reliability.checks.base import CheckResult
 from reliability.errors import UsageError
 from reliability.history import History, read
 from reliability.report.junit import write_suite
+from reliability.report.series import rerun_command
 
 HISTORY = "history.jsonl"
 
@@ -35,10 +36,11 @@ def analyze(run_dir: Path) -> Analysis:
     return Analysis(stage=stage.name, history=history, checks=stage.check(history))
 
 
-def write_reports(analysis: Analysis, reports_dir: Path) -> Path:
+def properties(analysis: Analysis) -> dict[str, object]:
+    """The suite's JUnit properties: what ran, where, with which seed, and when."""
     start = analysis.history.stage_start
     end = analysis.history.stage_end
-    properties = {
+    return {
         "stage": analysis.stage,
         "profile": start["profile"],
         "seed": start["seed"],
@@ -50,9 +52,18 @@ def write_reports(analysis: Analysis, reports_dir: Path) -> Path:
         "started": _iso(start["t"]),
         "ended": _iso(end["t"]) if end else "interrupted",
     }
+
+
+def _with_rerun(analysis: Analysis) -> list[CheckResult]:
+    """Failed checks carry the command that runs the stage again, so a CI failure is one paste away."""
+    rerun = f"run the stage again: {rerun_command(analysis.history)}"
+    return [replace(c, evidence=[*c.evidence, rerun]) if c.status == "failed" else c for c in analysis.checks]
+
+
+def write_reports(analysis: Analysis, reports_dir: Path) -> Path:
     path = Path(reports_dir) / f"{analysis.stage}.xml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_suite(path, analysis.stage, analysis.checks, properties)
+    write_suite(path, analysis.stage, _with_rerun(analysis), properties(analysis))
     return path
 
 

@@ -31,15 +31,21 @@ def _target_options(pairs: list[str]) -> dict[str, str]:
 
 def _add_target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="builtin", help="sandbox under test (default: builtin)")
-    p.add_argument(
-        "--target-option", action="append", default=[], metavar="KEY=VALUE", help="target setting"
-    )
+    p.add_argument("--target-option", action="append", default=[], metavar="KEY=VALUE", help="target setting")
 
 
 def _cmd_run(args) -> int:
     from reliability import stages
-    from reliability.execute import RunOptions, execute
+    from reliability.execute import RunOptions, execute, resume_run
+    from reliability.metrics import check_prefix
 
+    if args.resume and args.stages:
+        raise UsageError("--resume RUN_DIR continues that run's stage: give no STAGE with it")
+    if not args.resume and not args.stages:
+        raise UsageError("give at least one STAGE (or --resume RUN_DIR)")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise UsageError(f"--metrics-port must be 1-65535, got {args.metrics_port}")
+    check_prefix(args.metrics_prefix)
     selected = [stages.get(name) for name in args.stages]  # all names checked before anything runs
     if args.target == "builtin" and os.geteuid() != 0:
         raise NeedsRoot("the built-in sandbox (tmpfs box mounts, cgroups, box uids)")
@@ -57,7 +63,12 @@ def _cmd_run(args) -> int:
         target=args.target,
         target_options=_target_options(args.target_option),
         box_base=args.box_base,
+        metrics_port=args.metrics_port,
+        pushgateway=args.pushgateway,
+        metrics_prefix=args.metrics_prefix,
     )
+    if args.resume:
+        return 0 if resume_run(Path(args.resume), opts).ok else 1
     ok = True
     for stage in selected:
         ok = execute(stage, opts).ok and ok
@@ -72,6 +83,10 @@ def _cmd_report(args) -> int:
     path = write_reports(analysis, Path(args.reports))
     print_summary(analysis)
     print(f"JUnit report: {path}")
+    if args.html is not None:
+        from reliability.report.html import write_html_for_cli
+
+        print(f"HTML report: {write_html_for_cli(analysis, args.html, Path(args.reports))}")
     return 0 if analysis.ok else 1
 
 
@@ -107,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run stages and write JUnit reports")
-    run.add_argument("stages", nargs="+", metavar="STAGE")
+    run.add_argument("stages", nargs="*", metavar="STAGE")
     run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
     run.add_argument("--seed", type=int, help="replay a run exactly (printed at the start of every run)")
     run.add_argument("--duration", type=float, help="stress: run at least this many seconds")
@@ -117,12 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs", default="runs", help="where run directories (histories) go")
     run.add_argument("--reports", default="reports", help="where JUnit reports go")
     run.add_argument("--box-base", type=int, default=0, help="first box number the workers use")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run whose pipeline or host died")
+    run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    run.add_argument("--pushgateway", metavar="URL", help="push the metrics there at the end of each stage")
+    run.add_argument("--metrics-prefix", default="rustbox", help="metric name prefix (default: rustbox)")
     _add_target_flags(run)
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="re-derive checks and reports from a run's history")
     report.add_argument("run_dir")
     report.add_argument("--reports", default="reports")
+    report.add_argument(
+        "--html", nargs="?", const="", metavar="PATH", help="also write HTML (default: REPORTS/STAGE.html)"
+    )
     report.set_defaults(func=_cmd_report)
 
     gate = sub.add_parser("gate", help="fail on any failed, missing or empty report")
@@ -140,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     from reliability.refbox.cli import register
 
     register(sub)
+    from reliability.targets.check import register as register_target
+
+    register_target(sub)
+    from reliability.fleet import register as register_fleet
+
+    register_fleet(sub)
     return parser
 
 

@@ -1,4 +1,7 @@
-"""Run one stage end to end: workload -> runner -> history (+ snapshots) -> checks -> reports."""
+"""Run one stage end to end: workload -> runner -> history (+ snapshots) -> checks -> reports.
+
+A run can also be resumed from its history (resume_run) after the pipeline or the host died.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +11,28 @@ import signal
 import socket
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reliability import __version__, probes
+from reliability import __version__, probes, resume
 from reliability.analyze import Analysis, analyze, write_reports
 from reliability.history import Journal
-from reliability.profiles import sizes_for
+from reliability.metrics import DEFAULT_PREFIX, RunMetrics
+from reliability.profiles import Sizes, sizes_for
 from reliability.progress import Progress
 from reliability.report.summary import print_summary
 from reliability.runner import Runner
+from reliability.sampler import Sampler, interval_for
+from reliability.stages import get as get_stage
 from reliability.stages.base import Stage
 from reliability.targets import load as load_target
+from reliability.targets.base import Target
+from reliability.watchdog import Watchdog
+from reliability.workload import catalog
 from reliability.workload.prepare import prepare_programs
+
+METRICS_FILE = "metrics.prom"
 
 
 @dataclass
@@ -34,23 +45,41 @@ class RunOptions:
     target: str = "builtin"
     target_options: dict = field(default_factory=dict)
     box_base: int = 0  # worker i uses box box_base + i
+    metrics_port: int | None = None  # serve /metrics on 127.0.0.1 during the run
+    pushgateway: str | None = None  # push the metrics there at the end of each stage
+    metrics_prefix: str = DEFAULT_PREFIX
+
+
+@dataclass
+class _Segment:
+    """What one invocation runs: a whole stage, or the rest of a resumed one."""
+
+    stage: Stage
+    sizes: Sizes
+    seed: int
+    target: Target
+    journal: Journal
+    run_dir: Path
+    boxes: list[int]
+    done: set[int] = field(default_factory=set)  # indexes not to run again
+    prior_s: float = 0.0  # seconds the run had already lasted
 
 
 def execute(stage: Stage, opts: RunOptions) -> Analysis:
     sizes = sizes_for(stage.name, opts.profile, opts.overrides)
     seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
     target = load_target(opts.target, opts.target_options)
-    owned = target.owned()
+    if stage.boxes_for:
+        boxes = stage.boxes_for(sizes.concurrency, opts.box_base)
+    else:
+        boxes = [opts.box_base + i for i in range(sizes.concurrency)]
+    owned = target.owned(boxes)  # this run's boxes: another run on the host is not our leak
     print(
         f"{stage.name}: {stage.title}; profile {opts.profile}, seed {seed}, target {target.name} "
         f"({target.version()}), concurrency {sizes.concurrency}",
         file=sys.stderr,
         flush=True,
     )
-    prepared = prepare_programs()
-    for program, why in sorted((p, w) for p, w in prepared.items() if isinstance(w, str)):
-        print(f"{stage.name}: skipping {program}: {why}", file=sys.stderr)
-
     run_dir = opts.runs_dir / f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
     run_dir.mkdir(parents=True, exist_ok=False)
     journal = Journal(run_dir / "history.jsonl")
@@ -67,28 +96,96 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         owned=owned.to_dict(),
         capabilities=sorted(target.capabilities),
         config=sizes.to_dict(),
+        target_options=dict(opts.target_options),  # with box_base, what --resume needs to go on
+        box_base=opts.box_base,
     )
     journal.append("snapshot", label="before", snapshot=probes.snapshot(owned, os.getpid()))
-    boxes = [opts.box_base + i for i in range(sizes.concurrency)]
-    runner = Runner(target, journal, boxes, prepared)
-    started = time.monotonic()
-    total = sizes.iterations or sizes.submissions or None
-    with _stop_on_signals(runner), Progress(runner, stage.name, total):
-        fed = runner.run(
-            stage.workload(seed, sizes),
-            keep_going=lambda n: not stage.enough(sizes, n, time.monotonic() - started),
-        )
-    journal.append("snapshot", label="after", snapshot=probes.snapshot(owned, os.getpid()))
-    journal.append(
-        "stage_end",
-        executions=fed,
-        interrupted=runner.stopping,
-        duration_s=round(time.monotonic() - started, 3),
-    )
-    journal.close()
+    return _run(_Segment(stage, sizes, seed, target, journal, run_dir, boxes), opts)
 
-    analysis = analyze(run_dir)
+
+def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
+    """Go on with a run whose pipeline died: recover its boxes, then run what has no result yet."""
+    plan = resume.plan(run_dir)
+    stage = get_stage(plan.stage)
+    target = load_target(plan.target, plan.target_options)
+    print(
+        f"{stage.name}: resuming {run_dir} (seed {plan.seed}, profile {plan.profile}): {len(plan.done)} done, "
+        f"{len(plan.rerun)} in flight at the cut will run again",
+        file=sys.stderr,
+        flush=True,
+    )
+    if stage.boxes_for:  # e.g. the locks stage puts several workers on one box
+        plan.boxes = stage.boxes_for(plan.sizes.concurrency, plan.boxes[0] if plan.boxes else 0)
+    recovered: list[str] = []
+    for box in sorted(set(plan.boxes)):  # the dead pipeline may have been anywhere in any box's cycle
+        recovered += [f"box {box}: {item}" for item in target.recover(box)]
+    journal = Journal(Path(run_dir) / "history.jsonl")  # resumes: a cut last line is dropped
+    journal.append(
+        "resume", pipeline_pid=os.getpid(), done=len(plan.done), rerun=plan.rerun, recovered=recovered
+    )
+    for index, box in plan.uncleaned.items():
+        steps = [{"name": "recover after pipeline death", "ok": True, "error": ""}]
+        journal.append("cleanup", index=index, box=box, outcome={"ok": True, "steps": steps, "error": ""})
+    segment = _Segment(stage, plan.sizes, plan.seed, target, journal, Path(run_dir), plan.boxes)
+    segment.done, segment.prior_s = plan.done, plan.elapsed_s
+    return _run(segment, opts)
+
+
+def _run(seg: _Segment, opts: RunOptions) -> Analysis:
+    prepared = prepare_programs([p.id for p in catalog.ALL_PROGRAMS])
+    for program, why in sorted((p, w) for p, w in prepared.items() if isinstance(w, str)):
+        print(f"{seg.stage.name}: skipping {program}: {why}", file=sys.stderr)
+    metrics = RunMetrics(opts.metrics_prefix)
+    runner = Runner(
+        seg.target,
+        seg.journal,
+        seg.boxes,
+        prepared,
+        pace_per_min=seg.sizes.pace_per_min,
+        on_done=metrics.observe,
+        around=(lambda sub: seg.stage.around(seg.journal, seg.target, sub)) if seg.stage.around else None,
+    )
+    metrics.bind(runner)
+    started = time.monotonic()
+    total = seg.sizes.iterations or seg.sizes.submissions or None
+    already = len(seg.done)
+    workload = (s for s in seg.stage.workload(seg.seed, seg.sizes) if s.index not in seg.done)
+    with ExitStack() as running:
+        if opts.metrics_port is not None:  # closed before the "after" snapshot: its socket is no leak
+            server = metrics.serve(opts.metrics_port)
+            running.callback(server.server_close)
+            running.callback(server.shutdown)
+        if seg.stage.host_fixture:  # removed again before the "after" snapshot, like the metrics server
+            prepared.update(running.enter_context(seg.stage.host_fixture(seg.journal)).prepared)
+        running.enter_context(_stop_on_signals(runner))
+        running.enter_context(Progress(runner, seg.stage.name, total - already if total else None))
+        running.enter_context(Sampler(runner, seg.journal, interval_for(seg.sizes.duration_s)))
+        running.enter_context(Watchdog(runner, seg.journal, seg.sizes.watchdog_s))
+        fed = runner.run(
+            workload,
+            keep_going=lambda n: (
+                not seg.stage.enough(seg.sizes, n + already, seg.prior_s + time.monotonic() - started)
+            ),
+        )
+    owned = seg.target.owned(seg.boxes)
+    seg.journal.append("snapshot", label="after", snapshot=probes.snapshot(owned, os.getpid()))
+    seg.target.close()
+    seg.journal.append(
+        "stage_end",
+        executions=fed + already,
+        interrupted=runner.stopping,
+        duration_s=round(seg.prior_s + time.monotonic() - started, 3),
+    )
+    seg.journal.close()
+    analysis = analyze(seg.run_dir)
+    metrics.record_leaks(analysis.history)
+    metrics.write_textfile(seg.run_dir / METRICS_FILE)
     write_reports(analysis, opts.reports_dir)
+    if opts.pushgateway:
+        try:
+            metrics.push(opts.pushgateway, job=f"reliability_{seg.stage.name}")
+        except OSError as exc:  # the run's verdict stands; the operator must still hear of it
+            print(f"{seg.stage.name}: warning: push to {opts.pushgateway} failed: {exc}", file=sys.stderr)
     print_summary(analysis)
     return analysis
 

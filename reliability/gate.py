@@ -38,7 +38,7 @@ def gate(reports_dir: str | os.PathLike, expect: list[str] | None = None) -> Gat
         return GateResult(False, [], [f"{root}: no such reports directory"])
     rows: list[GateRow] = []
     reasons: list[str] = []
-    files = sorted(root.rglob("*.xml"))
+    files = [f for f in sorted(root.rglob("*.xml")) if not _is_merged(f)]  # derived, would count twice
     if not files:
         reasons.append(f"{root}: no JUnit report (*.xml) found")
     for path in files:
@@ -118,5 +118,63 @@ def format_table(result: GateResult) -> str:
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]
     lines += [f"- {reason}" for reason in result.reasons]
+    if any(host_of(row) != "-" for row in result.rows):
+        lines += ["", format_host_stage_table(result)]
     lines.append("gate: PASS" if result.ok else f"gate: FAIL ({len(result.reasons)} reason(s))")
     return "\n".join(lines)
+
+
+# --- The fleet: reports/<host>/... per host (see reliability/fleet.py) ---
+
+MERGED_MARK = "reliability-fleet-merged"
+
+
+def host_of(row: GateRow) -> str:
+    """A fleet report lives under reports/<host>/; a file at the top belongs to no host ("-")."""
+    parts = Path(row.file).parts
+    return parts[0] if len(parts) > 1 else "-"
+
+
+def format_host_stage_table(result: GateResult) -> str:
+    """host x stage: the worst verdict of each cell; "missing" where a host lacks a stage others have."""
+    rank = {"pass": 0, "EMPTY": 1, "FAIL": 2, "ERROR": 3, "UNREADABLE": 4}
+    cells: dict[tuple[str, str], str] = {}
+    for row in result.rows:
+        key = (host_of(row), row.suite)
+        if rank.get(row.verdict, 4) >= rank.get(cells.get(key, "pass"), 0):
+            cells[key] = row.verdict
+    hosts = sorted({h for h, _ in cells})
+    stages = sorted({s for _, s in cells})
+    table = [("host", *stages)] + [(h, *(cells.get((h, s), "missing") for s in stages)) for h in hosts]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+
+
+def _is_merged(path: Path) -> bool:
+    try:
+        return ET.parse(path).getroot().get("name") == MERGED_MARK
+    except (ET.ParseError, OSError):
+        return False  # unreadable: let the gate read it and fail on it
+
+
+def write_merged_junit(reports_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Every suite of every host in one <testsuites>, each suite's hostname set to its host."""
+    root = Path(reports_dir)
+    merged = ET.Element("testsuites", name=MERGED_MARK)
+    for path in sorted(root.rglob("*.xml")):
+        if _is_merged(path):
+            continue
+        row_file = str(path.relative_to(root))
+        host = host_of(GateRow(row_file, "", 0, 0, 0, 0, ""))
+        try:
+            top = ET.parse(path).getroot()
+        except (ET.ParseError, OSError):
+            continue  # the gate reports it; the merged file only carries what is readable
+        for suite in [top] if top.tag == "testsuite" else top.findall(".//testsuite"):
+            if host != "-":
+                suite.set("hostname", host)
+            merged.append(suite)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(merged).write(out, encoding="utf-8", xml_declaration=True)
+    return out

@@ -19,6 +19,7 @@ def describe(runner: Runner, total: int | None) -> str:
     parts = [
         f"done {done}",
         f"{s.rate_per_min():.0f}/min",
+        *_time_left(s.done, total, s.rate_per_min()),
         f"in flight {s.in_flight}",
         f"queue {runner.queue_depth()}",
         verdicts or "no verdicts yet",
@@ -30,6 +31,17 @@ def describe(runner: Runner, total: int | None) -> str:
     if s.cleanup_failures:
         parts.append(f"CLEANUP FAILED {s.cleanup_failures}")
     return " | ".join(parts)
+
+
+def _time_left(done: int, total: int | None, rate_per_min: float) -> list[str]:
+    """ "about N s/min/h left" once there is a rate to go by (a long run's main question)."""
+    if not total or rate_per_min <= 0 or done >= total:
+        return []
+    left_s = 60.0 * (total - done) / rate_per_min
+    for unit, size in (("h", 3600), ("min", 60)):
+        if left_s >= 2 * size:
+            return [f"about {left_s / size:.0f} {unit} left"]
+    return [f"about {left_s:.0f} s left"]
 
 
 class Progress:

@@ -14,10 +14,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from reliability.history import Journal
-from reliability.targets.base import Result, Target, TargetError
+from reliability.targets.base import CleanupOutcome, Result, Target, TargetError
 from reliability.workload.submission import Submission
 
 # How long a "kill" submission runs before the pipeline kills it from outside, and how often to look
@@ -60,13 +61,28 @@ class Runner:
         boxes: list[int],
         prepared: Mapping[str, Prepared | str],
         kill_delay_s: float = KILL_DELAY_S,
+        pace_per_min: float = 0.0,
+        on_done: Callable[[Submission, Result, CleanupOutcome, float], None] | None = None,
+        around: Callable[[Submission], AbstractContextManager[Target | None]] | None = None,
     ):
-        """`prepared` maps a program id to what runs it, or to the reason it cannot run (skipped)."""
+        """`prepared` maps a program id to what runs it, or to the reason it cannot run (skipped).
+
+        pace_per_min > 0 feeds no faster than that (a soak's steady load); on_done(submission, result,
+        cleanup outcome, seconds) is called after each execution's cleanup (live metrics).
+        """
         self.target = target
         self.journal = journal
         self.boxes = boxes
         self.prepared = prepared
         self.kill_delay_s = kill_delay_s
+        self.pace_s = 60.0 / pace_per_min if pace_per_min > 0 else 0.0
+        self.on_done = on_done
+        # around(sub): a stage's fault around one execution (init to cleanup); it may yield another
+        # target to run that execution on (e.g. the same sandbox relocated onto a full tmpfs).
+        self.around = around
+        # Several workers on one box (the locks stage): a worker whose init was refused must not clean
+        # up the box, which another worker holds and is running in.
+        self.shared_boxes = len(set(boxes)) < len(boxes)
         self.stats = Stats()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -84,6 +100,10 @@ class Runner:
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def queue_capacity(self) -> int:
+        return self._queue.maxsize
+
     def run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
         """Run submissions while keep_going(number fed so far) holds; return how many were fed."""
         workers = [
@@ -93,10 +113,14 @@ class Runner:
         for w in workers:
             w.start()
         fed = 0
+        next_feed = time.monotonic()
         try:
             for sub in submissions:
                 if self._stopping.is_set() or not keep_going(fed):
                     break
+                if self.pace_s:
+                    self._stopping.wait(max(0.0, next_feed - time.monotonic()))
+                    next_feed += self.pace_s
                 while not self._stopping.is_set():
                     try:
                         self._queue.put(sub, timeout=0.2)
@@ -128,11 +152,12 @@ class Runner:
                 return
             sub = dataclasses.replace(sub, box=box)
             try:
-                self._execute(sub)
+                with self.around(sub) if self.around else nullcontext() as target:
+                    self._execute(sub, target or self.target)
             except Exception as exc:  # a pipeline bug must not stop the other workers or lose the record
                 self.journal.append("note", message=f"pipeline error on submission {sub.index}: {exc!r}")
 
-    def _execute(self, sub: Submission) -> None:
+    def _execute(self, sub: Submission, target: Target) -> None:
         prep = self.prepared.get(sub.program, f"program {sub.program} is not prepared")
         if isinstance(prep, str):
             self.journal.append(
@@ -147,7 +172,7 @@ class Runner:
             self.stats.in_flight += 1
         started = time.time()
         try:
-            result = self._run_in_box(sub, prep)
+            result = self._run_in_box(sub, prep, target)
         finally:
             ended = time.time()
             with self._lock:
@@ -164,8 +189,18 @@ class Runner:
             ended=ended,
             stdout_ok=stdout_ok,
         )
-        outcome = self.target.cleanup(sub.box)
+        if self.shared_boxes and result.raw.get("init_failed"):
+            self.journal.append(
+                "note", message=f"box {sub.box} index {sub.index}: init refused, not cleaned up"
+            )
+            with self._lock:
+                self.stats.done += 1
+                self.stats.verdicts[result.verdict] += 1
+            return
+        outcome = target.cleanup(sub.box)
         self.journal.append("cleanup", index=sub.index, box=sub.box, outcome=outcome.to_dict())
+        if outcome.quarantined:
+            self.journal.append("quarantine", box=sub.box, reason=outcome.error)
         with self._lock:
             self.stats.done += 1
             self.stats.verdicts[result.verdict] += 1
@@ -173,32 +208,38 @@ class Runner:
                 self.stats.wrong += 1
             if not outcome.ok:
                 self.stats.cleanup_failures += 1
+        if self.on_done is not None:
+            self.on_done(sub, result, outcome, ended - started)
 
-    def _run_in_box(self, sub: Submission, prep: Prepared) -> Result:
+    def _run_in_box(self, sub: Submission, prep: Prepared, target: Target) -> Result:
         try:
-            self.target.init(sub.box)
+            target.init(sub.box)
         except TargetError as exc:
-            return Result(verdict="IE", message=f"init of box {sub.box} failed: {exc}")
+            return Result(
+                verdict="IE", message=f"init of box {sub.box} failed: {exc}", raw={"init_failed": True}
+            )
         if sub.ending != "kill":
-            return self.target.run(sub.box, prep.command, sub.limits, prep.files)
+            return target.run(sub.box, prep.command, sub.limits, prep.files)
         finished = threading.Event()
-        killer = threading.Thread(target=self._kill_when_running, args=(sub.box, finished), daemon=True)
+        killer = threading.Thread(
+            target=self._kill_when_running, args=(sub.box, finished, target), daemon=True
+        )
         killer.start()
         try:
-            return self.target.run(sub.box, prep.command, sub.limits, prep.files)
+            return target.run(sub.box, prep.command, sub.limits, prep.files)
         finally:
             finished.set()
             killer.join()
 
-    def _kill_when_running(self, box: int, finished: threading.Event) -> None:
+    def _kill_when_running(self, box: int, finished: threading.Event, target: Target) -> None:
         """The "forced kill" ending: once the program runs, SIGKILL its processes from outside."""
         while not finished.is_set():
-            if self.target.box_pids(box):
+            if target.box_pids(box):
                 break
             finished.wait(KILL_POLL_S)
         if finished.wait(self.kill_delay_s):
             return
-        for pid in self.target.box_pids(box):
+        for pid in target.box_pids(box):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

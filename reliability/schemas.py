@@ -1,17 +1,24 @@
-"""Load and apply the JSON Schemas in the repository's schemas/ folder."""
+"""Load and apply the JSON Schemas of the repository's schemas/ folder.
+
+From a checkout (or an editable install) they are read in place; a wheel installs the same files under
+<prefix>/share/reliability/schemas (pyproject.toml's data-files), so a fleet host has them too.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import jsonschema
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+_CHECKOUT = Path(__file__).resolve().parent.parent / "schemas"
+_INSTALLED = Path(sys.prefix) / "share" / "reliability" / "schemas"
+SCHEMA_DIR = _CHECKOUT if _CHECKOUT.is_dir() else _INSTALLED
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     """Validator for schemas/<name>.schema.json (cached: schemas do not change during a run)."""
     path = SCHEMA_DIR / f"{name}.schema.json"

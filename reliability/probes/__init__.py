@@ -28,8 +28,9 @@ Only what is new in `after` is considered; what vanished is never a leak.
   Every other new process is noise, listed with that rule.
 - Zombies are counted apart: a zombie that was not already a zombie in `before` is a leak if it is
   the sandbox's by the same rules (a child of the pipeline descends from it); otherwise noise.
-- Mounts: every new mount is a leak, wherever it is; mounts are rare and a leaked one is serious.
-  Identity is (mount point, fstype, source) with multiplicity, so unmounting and mounting a box
+- Mounts: a new mount under `owned.box_root`, `owned.temp_roots` or `owned.mount_roots` is a leak;
+  a new mount elsewhere is noise (another sandbox or tool on the host: a target declares where its
+  mounts live, so a second judge on the same host is not blamed on this one). Identity is (mount point, fstype, source) with multiplicity, so unmounting and mounting a box
   again at the same place is not new, and a second mount stacked on a first one is.
 - Cgroups: a new directory below one of `owned.cgroup_roots` is a leak (the roots themselves
   never are); a new directory anywhere else is noise (systemd creates scopes all the time).

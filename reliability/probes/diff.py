@@ -37,7 +37,7 @@ def _diff(before: dict, after: dict, owned: Owned, pipeline_pid: int) -> Leaks:
     leaks = Leaks()
     ownership = _Ownership(after, owned, pipeline_pid)
     _diff_processes(before, after, ownership, leaks)
-    _diff_mounts(before, after, leaks)
+    _diff_mounts(before, after, owned, leaks)
     _diff_cgroups(before, after, owned, leaks)
     _diff_fds(before, after, leaks)
     _diff_temp(before, after, leaks)
@@ -128,15 +128,20 @@ def _diff_processes(before: dict, after: dict, ownership: _Ownership, leaks: Lea
             leaks.noise.append(f"{item}: {ownership.not_ours_reason()}")
 
 
-def _diff_mounts(before: dict, after: dict, leaks: Leaks) -> None:
+def _diff_mounts(before: dict, after: dict, owned: Owned, leaks: Leaks) -> None:
     # Keyed by place and kind, not mount id: a box unmounted and mounted again at the same place is
     # the same state; a second mount stacked on the first is a new one.
     def key(m: dict) -> tuple[str, str, str]:
         return (m["mount_point"], m["fstype"], m["source"])
 
+    roots = [owned.box_root, *owned.temp_roots, *owned.mount_roots]
     extra = Counter(key(m) for m in after["mounts"]) - Counter(key(m) for m in before["mounts"])
     for (mount_point, fstype, _source), count in sorted(extra.items()):
-        leaks.mounts.extend([f"mount {fstype} on {mount_point}"] * count)
+        item = f"mount {fstype} on {mount_point}"
+        if _under(mount_point, roots):
+            leaks.mounts.extend([item] * count)
+        else:
+            leaks.noise.extend([f"{item}: not under the target's box, temp or mount roots"] * count)
 
 
 def _diff_cgroups(before: dict, after: dict, owned: Owned, leaks: Leaks) -> None:

@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from reliability.refbox import mounts
+from reliability.refbox import audit, cleanup, defects, locks, mounts, state
 from reliability.refbox.cgroups import CgroupError, Cgroups, detect
+from reliability.refbox.phases import PhaseRecorder
 from reliability.refbox.supervisor import RunPlan, run_supervised
 from reliability.targets.base import CleanupOutcome, Limits, Result, TargetError
 
@@ -24,11 +25,11 @@ FIRST_UID = 60000
 MAX_BOXES = 1000
 DEFAULT_BOX_ROOT = "/run/refbox"
 DEFAULT_CGROUP_NAME = "refbox"
+STATE_DIR_NAME = ".state"  # under the box root by default: outside every box tmpfs, survives cleanup
 STDOUT_NAME = ".stdout"
 STDERR_NAME = ".stderr"
 PROGRAM_PATH = "/usr/local/bin:/usr/bin:/bin"
 MIB = 1024 * 1024
-UNMOUNT_TRIES = 3
 VERSION = "0.1.0"
 
 
@@ -39,15 +40,28 @@ class Refbox:
         cgroup_name: str = DEFAULT_CGROUP_NAME,
         quota_mb: int = 64,
         cgroups: Cgroups | None = None,
+        state_dir: str | None = None,
+        lock_wait_s: float = 0.0,
+        run_id: str | None = None,
+        isolate: bool = True,
     ):
+        """lock_wait_s: how long init/run/cleanup wait for a box another process holds (0: fail at once)."""
         self.box_root = os.path.abspath(box_root)
         self.cgroup_name = cgroup_name.strip("/")
         self.quota_mb = quota_mb
+        self.state_dir = os.path.abspath(state_dir or os.path.join(self.box_root, STATE_DIR_NAME))
+        self.lock_wait_s = lock_wait_s
+        self.run_id = run_id
+        self.isolate = isolate  # False only to prove the isolation stage's checks fire (see isolation.py)
         try:
             self.cgroups = cgroups or detect()
-        except CgroupError as e:
+            # Made now, not at the first init: a host snapshot taken before the first run must
+            # already see it, or the state dir would look like a leaked temp dir.
+            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        except (CgroupError, OSError) as e:
             raise TargetError(str(e)) from e
         self._supervisors: dict[int, int] = {}
+        self._held: dict[int, locks.BoxLock] = {}
         self._lock = threading.Lock()
 
     # -- naming -----------------------------------------------------------------------------------
@@ -68,10 +82,85 @@ class Refbox:
         """<hierarchy>/<cgroup_name> for every hierarchy: where all of this refbox's cgroups live."""
         return self.cgroups.dirs(self.cgroup_name)
 
+    # -- lock and state ---------------------------------------------------------------------------
+    def claim(self, box: int) -> locks.BoxLock:
+        """Hold box `box`'s lock (kept until cleanup or recover releases it, or this process dies)."""
+        if defects.skip_lock():
+            return defects.NoLock()  # type: ignore[return-value]
+        with self._lock:
+            held = self._held.get(_check_box(box))
+        if held is not None:
+            return held
+        try:
+            lock = locks.BoxLock.acquire(self.state_dir, box, self.lock_wait_s, self.run_id)
+        except locks.BoxBusy as e:
+            raise TargetError(str(e)) from None
+        except OSError as e:
+            raise TargetError(f"box {box} lock: {e}") from e
+        with self._lock:
+            self._held[box] = lock
+        return lock
+
+    def release(self, box: int) -> None:
+        with self._lock:
+            lock = self._held.pop(box, None)
+        if lock is not None:
+            lock.release()
+
+    def read_state(self, box: int) -> dict:
+        """The box's validated state; a bad state file is set aside and the box quarantined."""
+        lock_existed = os.path.lexists(locks.lock_path(self.state_dir, box))
+        return state.read(self.state_dir, box, missing_ok=not lock_existed or self._first_use(box))
+
+    def _first_use(self, box: int) -> bool:
+        lock = self._held.get(box)
+        return lock is not None and lock.created
+
+    def quarantine(self, box: int, reason: str, doc: dict | None = None) -> dict:
+        doc = dict(doc or self.read_state(box))
+        now = time.time()
+        doc.update(status="quarantined", quarantine_reason=reason, since=now)
+        audit.append(self.state_dir, "quarantine", box, reason)
+        return state.write(self.state_dir, doc)
+
     # -- lifecycle --------------------------------------------------------------------------------
     def init(self, box: int) -> None:
-        """Mount the box's tmpfs and create its cgroup; undo both and raise TargetError on failure."""
+        """Claim the box, mount its tmpfs and create its cgroup; undo all and raise TargetError on failure.
+
+        Refused while another process holds the box, and for a box not idle (quarantined boxes leave
+        quarantine only through recover)."""
         path, uid = self.box_dir(box), self.uid(box)
+        self.claim(box)
+        try:
+            doc = self.read_state(box)
+            if not os.path.exists(state.state_path(self.state_dir, box)):
+                state.write(self.state_dir, doc)  # first use: from now on a missing file is a fault
+            if not defects.skip_lock():
+                self._check_idle(box, doc)
+            if not (defects.skip_lock() and mounts.is_mounted(path)):  # the defect: a box in use taken again
+                self._init_box(box, path, uid)
+        except BaseException:
+            self.release(box)
+            raise
+        doc.update(
+            status="running", phase=None, generation=doc["generation"] + 1, owner=locks.me(self.run_id)
+        )
+        doc.update(since=time.time(), cleanup_steps=[], quarantine_reason=None)
+        state.write(self.state_dir, doc)
+
+    def _check_idle(self, box: int, doc: dict) -> None:
+        if doc["status"] == "quarantined":
+            raise TargetError(
+                f"box {box} is quarantined ({doc['quarantine_reason']}); run `reliability box recover --box {box}`"
+            )
+        if doc["status"] != "idle":
+            owner = doc["owner"] or {}
+            raise TargetError(
+                f"box {box} is already initialised (status {doc['status']}, phase {doc['phase']}, "
+                f"owner pid {owner.get('pid')}); clean it up first"
+            )
+
+    def _init_box(self, box: int, path: str, uid: int) -> None:
         if mounts.is_mounted(path):
             raise TargetError(f"box {box} is already initialised at {path}; clean it up first")
         made_dir = mounted = False
@@ -108,14 +197,19 @@ class Refbox:
         `on_started(supervisor_pid)` is called once the supervisor is forked (for fault injection).
         """
         try:
-            return self._run(box, command, limits, files or {}, on_started)
-        except (OSError, CgroupError, ValueError) as e:
+            return defects.after_run(self._run(box, command, limits, files or {}, on_started))
+        except (OSError, CgroupError, ValueError, TargetError) as e:
             return Result(verdict="IE", message=f"run setup failed: {e}")
 
     def _run(self, box, command, limits, files, on_started) -> Result:
         if not command:
             raise ValueError("empty command")
         path, uid = self.box_dir(box), self.uid(box)
+        self.claim(box)
+        doc = self.read_state(box)
+        if doc["status"] != "running":
+            why = doc["quarantine_reason"] or f"status {doc['status']}"
+            return Result(verdict="IE", message=f"box {box} is not initialised ({why})")
         if not mounts.is_mounted(path):
             return Result(verdict="IE", message=f"box {box} is not initialised (no tmpfs at {path})")
         box_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -134,7 +228,9 @@ class Refbox:
             self.cgroups.ensure(run_cg)
             self.cgroups.set_limits(run_cg, limits.mem_mb * MIB, limits.processes)
             env = {"PATH": PROGRAM_PATH, "HOME": path, "LANG": "C"}
-            plan = RunPlan(path, uid, uid, list(command), env, limits, run_cg, stdout_fd, stderr_fd)
+            plan = RunPlan(
+                path, uid, uid, list(command), env, limits, run_cg, stdout_fd, stderr_fd, self.isolate
+            )
 
             def started(pid: int) -> None:
                 with self._lock:
@@ -143,7 +239,7 @@ class Refbox:
                     on_started(pid)
 
             try:
-                return run_supervised(self.cgroups, plan, started)
+                return run_supervised(self.cgroups, plan, started, PhaseRecorder(self.state_dir, doc))
             finally:
                 with self._lock:
                     self._supervisors.pop(box, None)
@@ -161,7 +257,16 @@ class Refbox:
 
     def status(self, box: int) -> dict:
         path = self.box_dir(box)
+        doc = self.read_state(box)
+        owner = doc["owner"]
         return {
+            "status": doc["status"],
+            "phase": doc["phase"],
+            "generation": doc["generation"],
+            "owner": owner,
+            "owner_alive": bool(owner) and not locks.why_stale(owner),
+            "locked": locks.is_held(self.state_dir, box),
+            "quarantine_reason": doc["quarantine_reason"],
             "box": box,
             "path": path,
             "mounted": mounts.is_mounted(path),
@@ -173,58 +278,33 @@ class Refbox:
 
     # -- cleanup ----------------------------------------------------------------------------------
     def cleanup(self, box: int) -> CleanupOutcome:
-        """Ordered steps, each verified afterwards; every step is attempted and reported."""
-        killed: list[int] = []
-        steps = [
-            ("kill", lambda: killed.extend(self._kill_box(box))),
-            ("reap", lambda: _wait_gone(killed)),
-            ("unmount", lambda: self._unmount_box(box)),
-            ("remove cgroup", lambda: self._remove_box_cgroups(box)),
-            ("remove box dir", lambda: self._remove_box_dir(box)),
-        ]
-        report = []
-        for name, step in steps:
-            try:
-                step()
-                report.append({"name": name, "ok": True, "error": ""})
-            except (OSError, CgroupError, TargetError) as e:
-                report.append({"name": name, "ok": False, "error": str(e)})
-        failed = [s for s in report if not s["ok"]]
-        error = f"{failed[0]['name']}: {failed[0]['error']}" if failed else ""
-        return CleanupOutcome(ok=not failed, steps=report, error=error)
-
-    def _box_cgroups(self, box: int) -> list[str]:
-        """The box cgroup's children first, then the box cgroup: the order to empty and remove them."""
-        top = self.box_cgroup(box)
-        return [f"{top}/{child}" for child in self.cgroups.children(top)] + [top]
-
-    def _kill_box(self, box: int) -> list[int]:
-        killed: list[int] = []
-        for rel in self._box_cgroups(box):
-            killed += self.cgroups.kill_all(rel)
-            if self.cgroups.pids(rel):
-                raise TargetError(f"processes left in cgroup {rel}: {self.cgroups.pids(rel)}")
-        return killed
-
-    def _unmount_box(self, box: int) -> None:
-        path = self.box_dir(box)
-        for attempt in range(UNMOUNT_TRIES * 4):  # stacked mounts each need their own umount
-            if not mounts.is_mounted(path):
-                return
-            try:
-                mounts.unmount(path)
-            except OSError as e:
-                if e.errno != errno.EBUSY or attempt >= UNMOUNT_TRIES:
-                    raise
-                time.sleep(0.01 * (attempt + 1))  # a just-killed process may still hold its cwd
-        if mounts.is_mounted(path):
-            raise TargetError(f"{path} is still mounted")
-
-    def _remove_box_cgroups(self, box: int) -> None:
-        for rel in self._box_cgroups(box):
-            self.cgroups.remove(rel)
-        if self.cgroups.exists(self.box_cgroup(box)):
-            raise TargetError(f"cgroup {self.box_cgroup(box)} still exists")
+        """Ordered, verified steps (see cleanup.py); a step failing for good quarantines the box."""
+        try:
+            self.claim(box)
+        except TargetError as e:
+            return CleanupOutcome(ok=False, error=str(e))
+        try:
+            doc = self.read_state(box)
+            if doc["status"] == "quarantined":
+                return CleanupOutcome(ok=False, error=f"box {box} is quarantined: {doc['quarantine_reason']}")
+            doc.update(status="cleaning", since=time.time())
+            state.write(self.state_dir, doc)
+            steps = cleanup.run_steps(self, box)
+            doc["cleanup_steps"] = steps
+            report = [{k: s[k] for k in ("name", "ok", "error", "attempts")} for s in steps]
+            failed = next((s for s in steps if not s["ok"]), None)
+            if failed and defects.claims_success():
+                failed, report = None, [dict(s, ok=True, error="") for s in report]
+            if failed:
+                error = f"{failed['name']}: {failed['error']} (after {failed['attempts']} attempts)"
+                self.quarantine(box, f"cleanup step {error}", doc)
+                return CleanupOutcome(ok=False, steps=report, error=error, quarantined=True)
+            doc.update(status="idle", phase=None, owner=None, since=time.time())
+            state.write(self.state_dir, doc)
+            defects.after_cleanup(self, box)
+            return CleanupOutcome(ok=True, steps=report)
+        finally:
+            self.release(box)
 
     def _remove_box_dir(self, box: int) -> None:
         path = self.box_dir(box)
@@ -279,24 +359,6 @@ def _fresh_file(box_fd: int, name: str, mode: int = 0o644) -> int:
         pass
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     return os.open(name, flags, mode, dir_fd=box_fd)
-
-
-def _wait_gone(pids: list[int], timeout: float = 2.0) -> None:
-    """Wait until killed processes are reaped by their parent; reap those that are our children."""
-    deadline = time.monotonic() + timeout
-    pending = list(pids)
-    while pending:
-        for pid in list(pending):
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            if not os.path.exists(f"/proc/{pid}"):
-                pending.remove(pid)
-        if pending and time.monotonic() > deadline:
-            raise TargetError(f"processes not reaped: {pending}")
-        if pending:
-            time.sleep(0.002)
 
 
 def _remove_no_follow(path: str) -> None:

@@ -25,12 +25,18 @@ def register(subparsers) -> None:
     actions.required = True
     for action in ACTIONS:
         p = actions.add_parser(action, help=f"{action} a box")
-        p.add_argument("--box", type=int, required=action not in ("recover",), help=f"0..{MAX_BOXES - 1}")
+        p.add_argument(
+            "--box", type=int, required=action not in ("recover", "status"), help=f"0..{MAX_BOXES - 1}"
+        )
         p.add_argument("--root", default=DEFAULT_BOX_ROOT, help=f"box root (default {DEFAULT_BOX_ROOT})")
         p.add_argument("--cgroup-name", default=DEFAULT_CGROUP_NAME, help="parent cgroup name")
         p.add_argument("--quota-mb", type=int, default=64, help="box tmpfs size in MiB (init)")
         if action == "run":
             _add_run_flags(p)
+        if action == "recover":
+            p.add_argument("--all", action="store_true", help="every box of this root (the default)")
+        if action == "status":
+            p.add_argument("--table", action="store_true", help="a table instead of JSON")
         p.set_defaults(func=handle)
 
 
@@ -50,6 +56,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--box must be from 0 to {MAX_BOXES - 1}, got {args.box}")
     if args.quota_mb <= 0:
         raise UsageError(f"--quota-mb must be positive, got {args.quota_mb}")
+    if action == "recover" and args.all and args.box is not None:
+        raise UsageError("box recover takes --box N or --all, not both")
     run_parts = _run_parts(args) if action == "run" else None
     if os.geteuid() != 0:
         raise NeedsRoot(f"reliability box {action} (tmpfs mounts, cgroups, box uids)")
@@ -58,8 +66,31 @@ def handle(args: argparse.Namespace) -> int:
         doc, code = _act(refbox, action, args, run_parts)
     except TargetError as e:
         doc, code = {"action": action, "box": args.box, "ok": False, "error": str(e)}, 1
-    print(json.dumps(doc))
+    print(_table(doc["boxes"]) if action == "status" and args.table and "boxes" in doc else json.dumps(doc))
     return code
+
+
+TABLE_COLUMNS = ("box", "status", "phase", "owner", "locked", "mounted", "quarantine_reason")
+
+
+def _table(boxes: list[dict]) -> str:
+    rows = [TABLE_COLUMNS]
+    for b in boxes:
+        owner = b["owner"]
+        who = f"{owner['pid']}{'' if b['owner_alive'] else ' (dead)'}" if owner else "-"
+        rows.append(
+            (
+                b["box"],
+                b["status"],
+                b["phase"] or "-",
+                who,
+                b["locked"],
+                b["mounted"],
+                b["quarantine_reason"] or "-",
+            )
+        )
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows)
 
 
 def _act(refbox: Refbox, action: str, args, run_parts) -> tuple[dict, int]:
@@ -75,7 +106,12 @@ def _act(refbox: Refbox, action: str, args, run_parts) -> tuple[dict, int]:
         outcome = refbox.cleanup(box)
         return {"action": "cleanup", "box": box, **outcome.to_dict()}, 0 if outcome.ok else 1
     if action == "status":
-        return refbox.status(box), 0
+        if box is not None and not args.table:
+            return refbox.status(box), 0
+        from reliability.refbox.recovery import boxes_present
+
+        numbers = [box] if box is not None else sorted(boxes_present(refbox))
+        return {"action": "status", "boxes": [refbox.status(n) for n in numbers]}, 0
     removed = refbox.recover(box)
     return {"action": "recover", "box": box, "ok": True, "removed": removed}, 0
 

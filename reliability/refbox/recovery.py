@@ -1,12 +1,19 @@
-"""Find and remove what a dead supervisor left: processes, mounts, cgroups, box directories."""
+"""Find and remove what a dead supervisor or a failed cleanup left, and return boxes to healthy.
+
+Per box: stale lock, corrupt state, processes (by cgroup, and by box uid working in the box), fds of
+this process into the box, mounts at and below the box, cgroups, the box directory. Each item found is
+reported. The box ends idle; this is the only way out of quarantine.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import time
 from typing import TYPE_CHECKING
 
-from reliability.refbox import mounts
+from reliability.refbox import audit, cleanup, mounts, state
 from reliability.refbox.cgroups import CgroupError
 from reliability.targets.base import TargetError
 
@@ -32,27 +39,27 @@ def processes_with_uids(uids: set[int]) -> dict[int, int]:
 
 
 def boxes_present(refbox: Refbox) -> set[int]:
-    """Every box number this refbox has anything of: a directory or mount under its box root, or a
-    cgroup under its cgroup name. Not found by uid alone: another refbox (other root, other cgroup
-    name) may be running the same box number right now."""
+    """Every box number this refbox has anything of: a directory or mount under its box root, a
+    cgroup under its cgroup name, or a state directory. Not found by uid alone: another refbox (other
+    root, other cgroup name) may be running the same box number right now."""
     from reliability.refbox.box import MAX_BOXES
 
-    boxes: set[int] = set()
-    if os.path.isdir(refbox.box_root):
-        boxes.update(int(n) for n in os.listdir(refbox.box_root) if n.isdigit() and int(n) < MAX_BOXES)
-    for point in mounts.mounts_under(refbox.box_root):
-        rest = point[len(refbox.box_root) + 1 :].split("/")[0]
-        if rest.isdigit() and int(rest) < MAX_BOXES:
-            boxes.add(int(rest))
-    for name in refbox.cgroups.children(refbox.cgroup_name):
-        number = name.removeprefix("box-")
-        if name.startswith("box-") and number.isdigit() and int(number) < MAX_BOXES:
-            boxes.add(int(number))
-    return boxes
+    def number(name: str) -> int | None:
+        return int(name) if name.isdigit() and int(name) < MAX_BOXES else None
+
+    names: list[str] = []
+    for directory in (refbox.box_root, refbox.state_dir):
+        if os.path.isdir(directory):
+            names += os.listdir(directory)
+    names += [p[len(refbox.box_root) + 1 :].split("/")[0] for p in mounts.mounts_under(refbox.box_root)]
+    names += [
+        n.removeprefix("box-") for n in refbox.cgroups.children(refbox.cgroup_name) if n.startswith("box-")
+    ]
+    return {n for n in map(number, names) if n is not None}
 
 
 def recover(refbox: Refbox, box: int | None = None) -> list[str]:
-    """Remove what is left for `box` (or every box); return what was removed.
+    """Remove what is left for `box` (or every box); return what was found and removed.
 
     Raises TargetError naming what could not be removed (after trying everything).
     """
@@ -75,7 +82,36 @@ def recover(refbox: Refbox, box: int | None = None) -> list[str]:
 
 
 def _recover_box(refbox: Refbox, box: int, removed: list[str], failures: list[str]) -> None:
-    for rel in refbox._box_cgroups(box):
+    try:
+        lock = refbox.claim(box)  # a live owner keeps its box: recovering under it would break its run
+    except TargetError as e:
+        failures.append(str(e))
+        return
+    try:
+        if lock.recovered:
+            removed.append(f"lock of box {box}: {lock.recovered}")
+        before = len(failures)
+        doc = refbox.read_state(box)
+        if doc["status"] == "quarantined":
+            removed.append(f"quarantine of box {box}: {doc['quarantine_reason']}")
+        elif doc["status"] != "idle":
+            removed.append(f"state of box {box}: {doc['status']} in phase {doc['phase']}")
+        _kill(refbox, box, removed, failures)
+        _remove_rest(refbox, box, removed, failures)
+        if len(failures) == before:
+            found = [r for r in removed if f" {box}" in r or refbox.box_dir(box) in r]
+            audit.append(refbox.state_dir, "recover", box, "; ".join(found) or "nothing left")
+            doc.update(status="idle", phase=None, owner=None, quarantine_reason=None, since=time.time())
+            state.write(refbox.state_dir, doc)
+        else:
+            refbox.quarantine(box, f"recover failed: {'; '.join(failures[before:])}", doc)
+    finally:
+        refbox.release(box)
+
+
+def _kill(refbox: Refbox, box: int, removed: list[str], failures: list[str]) -> None:
+    top = refbox.box_cgroup(box)
+    for rel in cleanup.cgroup_subtree(refbox, top) if refbox.cgroups.exists(top) else []:
         try:
             removed += [f"process {pid} (cgroup {rel})" for pid in refbox.cgroups.kill_all(rel)]
         except CgroupError as e:
@@ -89,21 +125,42 @@ def _recover_box(refbox: Refbox, box: int, removed: list[str], failures: list[st
             removed.append(f"process {pid} (uid {refbox.uid(box)})")
         except ProcessLookupError:
             pass
+
+
+def _remove_rest(refbox: Refbox, box: int, removed: list[str], failures: list[str]) -> None:
     path = refbox.box_dir(box)
-    was_mounted = mounts.is_mounted(path)
-    for name, step, present in (
-        ("mount", refbox._unmount_box, was_mounted),
-        ("cgroup", refbox._remove_box_cgroups, refbox.cgroups.exists(refbox.box_cgroup(box))),
-        ("directory", refbox._remove_box_dir, os.path.lexists(path)),
-    ):
-        if not present:
+    fds = cleanup.fds_into(path)
+    if fds:
+        cleanup.close_fds_into(path)
+        removed.append(f"fds {fds} of pid {os.getpid()} into {path}")
+    for point in mounts.mounts_under(path) + [path] * 8:  # deepest first, then stacked box mounts
+        if not mounts.is_mounted(point):
             continue
-        what = path if name != "cgroup" else ", ".join(refbox.cgroups.dirs(refbox.box_cgroup(box)))
         try:
-            step(box)
-            removed.append(f"{name} {what}")
+            mounts.unmount(point)
+            removed.append(f"mount {point}")
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                failures.append(f"mount {point}: {e}")
+                continue
+            # Held by a process that is not the box's (a shell with its cwd there): detach it from
+            # the tree now; the kernel frees it when the holder lets go.
+            mounts.unmount(point, lazy=True)
+            removed.append(f"mount {point} (busy: detached lazily)")
+    top = refbox.box_cgroup(box)
+    if refbox.cgroups.exists(top):
+        what = ", ".join(d for d in refbox.cgroups.dirs(top) if os.path.isdir(d))
+        try:
+            cleanup.remove_cgroups(refbox, box)
+            removed.append(f"cgroup {what}")
         except (OSError, CgroupError, TargetError) as e:
-            failures.append(f"{name} {what}: {e}")
+            failures.append(f"cgroup {what}: {e}")
+    if os.path.lexists(path):
+        try:
+            refbox._remove_box_dir(box)
+            removed.append(f"directory {path}")
+        except (OSError, TargetError) as e:
+            failures.append(f"directory {path}: {e}")
 
 
 def _working_in(pids, directory: str) -> list[int]:

@@ -1,6 +1,7 @@
 """The forked supervisor: one per run, forked from the calling (possibly multithreaded) pipeline.
 
-parent ──fork──> supervisor ──fork──> program (joins the run cgroup, drops to the box uid, execs)
+parent ──fork──> supervisor ──fork──> init ──fork──> program   (isolated: see refbox/isolation.py)
+parent ──fork──> supervisor ──fork──> program                    (isolation off: host root, box uid only)
 
 The supervisor watches wall time and the cgroup's CPU time, kills the whole cgroup at a limit and at
 the end, decides the verdict and sends the Result as one JSON document through a pipe. Everything after
@@ -19,10 +20,14 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from reliability.refbox import syscalls
+from reliability.refbox import isolation, syscalls
 from reliability.refbox.cgroups import Cgroups
 from reliability.targets.base import Limits, Result
+
+if TYPE_CHECKING:
+    from reliability.refbox.phases import PhaseRecorder
 
 STDOUT_KEEP = 4096
 MIN_CHECK_S = 0.002  # never poll faster than this while the program runs
@@ -42,6 +47,7 @@ class RunPlan:
     cgroup: str  # the run cgroup, relative to the hierarchy roots
     stdout_fd: int  # opened by the parent in the box, before the privilege drop
     stderr_fd: int
+    isolate: bool = True  # namespaces, minimal root, no capabilities; False only to test the tests
 
 
 def decide(
@@ -69,13 +75,16 @@ def decide(
 
 
 def run_supervised(
-    cgroups: Cgroups, plan: RunPlan, on_started: Callable[[int], None] | None = None
+    cgroups: Cgroups,
+    plan: RunPlan,
+    on_started: Callable[[int], None] | None = None,
+    phases: PhaseRecorder | None = None,
 ) -> Result:
     """Fork the supervisor, wait for its answer, and turn a missing answer into IE with the cause."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _supervisor_main(cgroups, plan, write_end)  # never returns
+        _supervisor_main(cgroups, plan, write_end, phases)  # never returns
     os.close(write_end)
     if on_started:
         on_started(pid)
@@ -111,7 +120,7 @@ def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int) -> None:
+def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None) -> None:
     try:
         os.setsid()  # out of the pipeline's session: a terminal's Ctrl-C must not kill us mid-cleanup
         keep = sorted({answer_fd, plan.stdout_fd, plan.stderr_fd})
@@ -122,7 +131,9 @@ def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int) -> None:
             low = fd + 1
         os.closerange(low, 1 << 20)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # an ignored SIGCHLD would break wait4
-        doc = _supervise(cgroups, plan)
+        enter = phases.enter if phases else _no_phase
+        doc = _supervise(cgroups, plan, enter)
+        enter("verdict")
     except BaseException as e:  # noqa: B036 - the answer must be sent whatever happened
         doc = Result(verdict="IE", message=f"supervisor: {type(e).__name__}: {e}").to_dict()
     try:
@@ -154,18 +165,45 @@ class _Reaper:
         if self.status is None:
             _, self.status, self.rusage = os.wait4(self.main, 0)
 
+    def take_report(self, report: str) -> None:
+        """Isolated runs: the program's own status and maxrss as init saw them, not init's.
 
-def _supervise(cgroups: Cgroups, plan: RunPlan) -> dict:
+        No report means init died first (killed from outside with the whole cgroup): its status stands.
+        """
+        fields = report.split()
+        if len(fields) == 2:
+            self.status = int(fields[0])
+            self.rusage = _MaxRss(int(fields[1]))
+
+
+@dataclass(frozen=True)
+class _MaxRss:
+    ru_maxrss: int
+
+
+def _no_phase(phase: str) -> None:
+    pass
+
+
+def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None] = _no_phase) -> dict:
+    enter("setup")
     # Orphaned descendants get re-parented to us, so we can reap what the cgroup kill leaves.
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     err_read, err_write = os.pipe()  # close-on-exec: EOF means exec succeeded
+    report_read, report_write = os.pipe()  # init -> us: the program's wait status and rusage
     devnull = os.open("/dev/null", os.O_RDONLY)
     procs_files = cgroups.procs_files(plan.cgroup)
+    jail = isolation.jail_for(plan.argv[0]) if plan.isolate else None
+    if jail:
+        syscalls.unshare(syscalls.CLONE_NEWPID)  # our next (and only) child is pid 1 of a new namespace
     start = time.monotonic()
     child = os.fork()
     if child == 0:
+        if jail:
+            _init_main(plan, jail, procs_files, devnull, err_write, report_write)  # never returns
         _exec_program(plan, procs_files, devnull, err_write)  # never returns
     os.close(err_write)
+    os.close(report_write)
     reaper = _Reaper(child)
     setup_error = _read_all(err_read)
     if setup_error:
@@ -173,13 +211,21 @@ def _supervise(cgroups: Cgroups, plan: RunPlan) -> dict:
     tle: str | None = None
     if not setup_error:
         try:
+            enter("execute")
             tle = _watch(cgroups, plan, child, start)
+            if tle:
+                enter("timeout")
         except OSError as e:  # still kill and collect below: the program must not outlive us
             setup_error = f"watching the run failed: {e}"
     end = time.monotonic()
+    enter("cleanup")
     killed = cgroups.kill_all(plan.cgroup, reap=reaper.reap)
     reaper.wait_main()
     reaper.reap()
+    if jail:
+        reaper.take_report(_read_all(report_read))
+    else:
+        os.close(report_read)
     return _collect(cgroups, plan, reaper, tle, end - start, killed, setup_error)
 
 
@@ -276,16 +322,57 @@ def _collect(
     ).to_dict()
 
 
-def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: int) -> None:
+def _join_cgroup(procs_files: list[str]) -> None:
+    for path in procs_files:  # "0" is the writer itself, in any pid namespace
+        fd = os.open(path, os.O_WRONLY)
+        os.write(fd, b"0")
+        os.close(fd)
+
+
+def _init_main(
+    plan: RunPlan, jail: isolation.Jail, procs_files: list[str], devnull: int, err_fd: int, report_fd: int
+) -> None:
+    """pid 1 of the run's pid namespace: build the jail, fork the program, report how it ended."""
     step = "setsid"
     try:
         os.setsid()
-        step = "join run cgroup"  # before exec, so every descendant is born inside it
-        me = str(os.getpid()).encode()
-        for path in procs_files:
-            fd = os.open(path, os.O_WRONLY)
-            os.write(fd, me)
-            os.close(fd)
+        # init never execs, so close-on-exec does not help: the supervisor's answer pipe held open here
+        # would hide the supervisor's death from the parent.
+        low = 3
+        for fd in sorted({err_fd, report_fd, devnull, plan.stdout_fd, plan.stderr_fd}):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 20)
+        step = "join run cgroup"  # first, so every descendant is born inside it
+        _join_cgroup(procs_files)
+        step = "enter namespaces and root"
+        isolation.enter(jail, plan.box_dir)
+        step = "fork program"
+        program = os.fork()
+        if program == 0:
+            os.close(report_fd)
+            _exec_program(plan, [], devnull, err_fd)  # never returns
+        os.close(err_fd)  # the program's copy alone now decides when the supervisor sees EOF
+        while True:  # as init we also inherit every orphan of the namespace: reap them on the way
+            pid, status, rusage = os.wait4(-1, 0)
+            if pid == program:
+                break
+        os.write(report_fd, f"{status} {rusage.ru_maxrss}".encode())
+        os._exit(0)
+    except BaseException as e:  # noqa: B036 - reported to the supervisor, then exit
+        try:
+            os.write(err_fd, f"{step}: {e}".encode()[:2000])
+        finally:
+            os._exit(127)
+
+
+def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: int) -> None:
+    step = "setsid"
+    try:
+        if procs_files:  # an isolated program's init already made the session and joined the cgroup
+            os.setsid()
+            step = "join run cgroup"  # before exec, so every descendant is born inside it
+            _join_cgroup(procs_files)
         step = "redirect stdio"
         os.dup2(devnull, 0)
         os.dup2(plan.stdout_fd, 1)
@@ -298,19 +385,26 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         step = "set rlimits"
         limits = plan.limits
-        output = limits.output_kb * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         cpu_backstop = math.ceil(limits.cpu_s + 1)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_backstop, cpu_backstop + 1))
-        step = "drop privileges"
-        os.setgroups([])
-        os.setresgid(plan.gid, plan.gid, plan.gid)
-        os.setresuid(plan.uid, plan.uid, plan.uid)
-        step = "chdir to box"
-        os.chdir(plan.box_dir)
+        env = plan.env
+        if plan.isolate:  # cwd is the box already (init pivoted there)
+            isolation.set_rlimits(limits)
+            step = "drop privileges"
+            isolation.drop_privileges(plan.uid, plan.gid)
+            env = isolation.clean_env(env, plan.box_dir)
+        else:
+            output = limits.output_kb * 1024
+            resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            step = "drop privileges"
+            os.setgroups([])
+            os.setresgid(plan.gid, plan.gid, plan.gid)
+            os.setresuid(plan.uid, plan.uid, plan.uid)
+            step = "chdir to box"
+            os.chdir(plan.box_dir)
         step = f"exec {plan.argv[0]}"
-        os.execvpe(plan.argv[0], plan.argv, plan.env)
+        os.execvpe(plan.argv[0], plan.argv, env)
     except BaseException as e:  # noqa: B036 - reported to the supervisor, then exit
         try:
             os.write(err_fd, f"{step}: {e}".encode()[:2000])

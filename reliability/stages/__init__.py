@@ -7,9 +7,11 @@ from reliability.stages.base import Stage
 
 
 def all_stages() -> dict[str, Stage]:
-    from reliability.stages import leaks, stress
+    from reliability.stages import concurrent, crash, exhaustion, faults, isolation, leaks, locks, stress
 
-    return {s.name: s for s in (stress.STAGE, leaks.STAGE)}
+    stages = (stress.STAGE, leaks.STAGE, concurrent.STAGE, isolation.STAGE, exhaustion.STAGE, locks.STAGE)
+    stages += (crash.STAGE, faults.STAGE)
+    return {s.name: s for s in stages}
 
 
 def get(name: str) -> Stage:

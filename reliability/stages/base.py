@@ -20,6 +20,15 @@ class Stage:
     workload: Callable[[int, Sizes], Iterator[Submission]]  # (seed, sizes) -> submissions, in order
     enough: Callable[[Sizes, int, float], bool]  # (sizes, fed so far, seconds so far) -> stop feeding?
     checks: tuple[Check, ...]
+    # (journal) -> a context manager around the runs with `.prepared` programs to add; it plants host
+    # resources (files, a listener, a victim process) and journals an "evidence" event on exit.
+    host_fixture: Callable | None = None
+    # (concurrency, box_base) -> the box of each worker; default: worker i gets box box_base + i. The
+    # locks stage maps several workers to one box.
+    boxes_for: Callable[[int, int], list[int]] | None = None
+    # (journal, target, submission) -> a context manager around that one execution (init to cleanup),
+    # for a fault that must hold while it runs; it may yield another target to run it on, or None.
+    around: Callable | None = None
 
     def check(self, history: History) -> list[CheckResult]:
         results: list[CheckResult] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reliability.checks import cleanup, completeness, leaks, verdicts
+from reliability.checks import cleanup, completeness, degradation, leaks, soak, verdicts
 from reliability.stages.base import Stage
 from reliability.workload import generator
 
@@ -17,5 +17,5 @@ STAGE = Stage(
     title="Long-run stress (QA-REL-001 section 1)",
     workload=lambda seed, sizes: generator.stream(seed, ranges=generator.ranges_preset(sizes.ranges)),
     enough=_enough,
-    checks=(verdicts.check, completeness.check, cleanup.check, leaks.check),
+    checks=(verdicts.check, completeness.check, cleanup.check, leaks.check, degradation.check, soak.check),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reliability.errors import UsageError
 from reliability.targets.base import Target
 
-TARGETS = ("builtin",)
+TARGETS = ("builtin", "isolate", "rustbox")  # or a path to a target file (docs/targets.md)
 
 
 def load(name: str, options: dict[str, str] | None = None) -> Target:
@@ -25,6 +25,12 @@ def load(name: str, options: dict[str, str] | None = None) -> Target:
             try:
                 options["quota_mb"] = int(options["quota_mb"])
             except ValueError:
-                raise UsageError(f"quota_mb must be a whole number of MiB, got {options['quota_mb']!r}") from None
+                raise UsageError(
+                    f"quota_mb must be a whole number of MiB, got {options['quota_mb']!r}"
+                ) from None
         return BuiltinTarget(**options)
-    raise UsageError(f"unknown target {name!r} (choose from {', '.join(TARGETS)})")
+    if name in ("isolate", "rustbox") or name.endswith((".yml", ".yaml")) or "/" in name:
+        from reliability.targets.described import load_described
+
+        return load_described(name, options)
+    raise UsageError(f"unknown target {name!r} (choose from {', '.join(TARGETS)}, or a target file .yml)")

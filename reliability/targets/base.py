@@ -52,6 +52,7 @@ class CleanupOutcome:
     ok: bool
     steps: list[dict] = field(default_factory=list)  # [{"name": str, "ok": bool, "error": str}]
     error: str = ""
+    quarantined: bool = False  # this cleanup failed for good and put the box in quarantine
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,8 +65,10 @@ class Owned:
     box_root: str  # box directories live under it
     cgroup_roots: list[str] = field(default_factory=list)  # absolute cgroupfs paths its cgroups live under
     uid_range: tuple[int, int] | None = None  # inclusive range of box process uids
-    temp_roots: list[str] = field(default_factory=list)  # directories whose entries are the target's temp dirs
+    # directories whose entries are the target's temp dirs
+    temp_roots: list[str] = field(default_factory=list)
     state_files: list[str] = field(default_factory=list)  # glob patterns
+    mount_roots: list[str] = field(default_factory=list)  # where its mounts live besides box and temp roots
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -81,6 +84,7 @@ class Owned:
             uid_range=tuple(uid) if uid else None,
             temp_roots=list(d.get("temp_roots", [])),
             state_files=list(d.get("state_files", [])),
+            mount_roots=list(d.get("mount_roots", [])),
         )
 
 
@@ -94,7 +98,8 @@ class Target(abc.ABC):
     def version(self) -> str: ...
 
     @abc.abstractmethod
-    def owned(self) -> Owned: ...
+    def owned(self, boxes: list[int] | None = None) -> Owned:
+        """What the target owns; with `boxes`, narrowed to those boxes where the target can (per-box uids)."""
 
     @abc.abstractmethod
     def init(self, box: int) -> None:
@@ -117,6 +122,9 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def box_pids(self, box: int) -> list[int]:
         """Pids of the program processes running in `box` now (used to kill a run from outside)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to do for most targets
+        """End of a stage: remove what the target keeps only while boxes run (nothing by default)."""
 
 
 class TargetError(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from reliability.refbox.box import (
     DEFAULT_BOX_ROOT,
     DEFAULT_CGROUP_NAME,
@@ -15,22 +17,37 @@ from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Targ
 
 class BuiltinTarget(Target):
     name = "builtin"
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset({"locks", "state_files", "phases", "failpoints"})
 
     def __init__(
         self, box_root: str = DEFAULT_BOX_ROOT, cgroup_name: str = DEFAULT_CGROUP_NAME, quota_mb: int = 64
     ):
         self.refbox = Refbox(box_root=box_root, cgroup_name=cgroup_name, quota_mb=quota_mb)
 
+    def close(self) -> None:
+        # The parent cgroups exist only to hold box cgroups: left behind they would be new cgroups on
+        # the host after every run. A parent still in use by another pipeline stays (EBUSY).
+        for directory in self.refbox.cgroup_roots():
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+
     def version(self) -> str:
         return f"refbox {VERSION} (cgroup v{self.refbox.cgroups.version})"
 
-    def owned(self) -> Owned:
+    def owned(self, boxes: list[int] | None = None) -> Owned:
+        low, high = (min(boxes), max(boxes)) if boxes else (0, MAX_BOXES - 1)
         return Owned(
             box_root=self.refbox.box_root,
             cgroup_roots=self.refbox.cgroup_roots(),
-            uid_range=(FIRST_UID, FIRST_UID + MAX_BOXES - 1),
+            uid_range=(FIRST_UID + low, FIRST_UID + high),
             temp_roots=[self.refbox.box_root],
+            state_files=[
+                f"{self.refbox.state_dir}/*/state.json",
+                f"{self.refbox.state_dir}/*/lock",
+                f"{self.refbox.state_dir}/audit.jsonl",
+            ],
         )
 
     def init(self, box: int) -> None:

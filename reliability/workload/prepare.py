@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from reliability.runner import Prepared
 from reliability.workload import catalog
-from reliability.workload.build import BuildError, Builder
+from reliability.workload.build import Builder, BuildError
 
 
 def prepare_programs(program_ids: Iterable[str] | None = None) -> dict[str, Prepared | str]:

@@ -175,6 +175,7 @@ def planted(request: pytest.FixtureRequest) -> Iterator[Host]:
         cgroup_roots=[cgroup_root],
         uid_range=(BOX_UID, BOX_UID + 9),
         temp_roots=[os.path.join(base, "tmp")],
+        mount_roots=[os.path.join(base, "mnt")],
     )
     h = Host(base=base, hierarchy=hierarchy, cgroup_root=cgroup_root, owned=owned)
     try:

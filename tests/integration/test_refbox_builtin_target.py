@@ -32,7 +32,7 @@ def target():
 
 def test_identity_and_what_it_owns(target):
     assert isinstance(target, Target) and target.name == "builtin"
-    assert target.capabilities == frozenset()
+    assert target.capabilities == frozenset({"locks", "state_files", "phases", "failpoints"})
     assert target.version() == f"refbox 0.1.0 (cgroup v{target.refbox.cgroups.version})"
     owned = target.owned()
     assert owned.box_root == target.refbox.box_root and owned.temp_roots == [owned.box_root]

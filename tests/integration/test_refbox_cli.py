@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def where():
         yield flags
     finally:
         refbox_cli("recover", *flags)
+        shutil.rmtree(os.path.join(root, ".state"), ignore_errors=True)  # box locks and state.json
         os.rmdir(root)
 
 

@@ -96,12 +96,18 @@ def test_a_planted_mount_and_cgroup_fail_their_kinds(tmp_path, owned):
     before = _snap(owned)
     after = copy.deepcopy(before)
     after["mounts"].append(
-        {"id": 99999, "parent": 1, "mount_point": "/run/refbox/3", "fstype": "tmpfs", "source": "refbox"}
+        {
+            "id": 99999,
+            "parent": 1,
+            "mount_point": f"{owned.box_root}/3",
+            "fstype": "tmpfs",
+            "source": "refbox",
+        }
     )
     after["cgroups"].append(f"{CGROUP_ROOT}/box-3")
     checks = _check(tmp_path, owned, before, after)
     assert checks["no leaked mounts"].status == "failed"
-    assert checks["no leaked mounts"].evidence == ["mount tmpfs on /run/refbox/3"]
+    assert checks["no leaked mounts"].evidence == [f"mount tmpfs on {owned.box_root}/3"]
     assert checks["no leaked cgroups"].status == "failed"
     assert checks["no leaked cgroups"].evidence == [f"cgroup {CGROUP_ROOT}/box-3"]
     assert checks["no leaked processes"].status == "passed"

@@ -164,7 +164,7 @@ def test_the_pipeline_itself_is_never_a_leak() -> None:
     assert run(BASE, before).total() == 0
 
 
-def test_every_new_mount_is_a_leak_and_a_remount_in_place_is_not() -> None:
+def test_a_new_mount_under_the_targets_roots_is_a_leak_and_a_remount_in_place_is_not() -> None:
     box = {"id": 40, "parent": 20, "mount_point": "/run/refbox/3", "fstype": "tmpfs", "source": "refbox"}
     before = with_(BASE, mounts=[box])
     remounted = with_(BASE, mounts=[{**box, "id": 41}])
@@ -172,7 +172,12 @@ def test_every_new_mount_is_a_leak_and_a_remount_in_place_is_not() -> None:
     elsewhere = with_(before, mounts=[{**box, "id": 43, "mount_point": "/mnt/x"}])
     assert run(remounted, before).mounts == []
     assert run(stacked, before).mounts == ["mount tmpfs on /run/refbox/3"]
-    assert run(elsewhere, before).mounts == ["mount tmpfs on /mnt/x"]
+    assert run(elsewhere, before).mounts == []  # another tool's mount: noise, named with the rule
+    assert run(elsewhere, before).noise == [
+        "mount tmpfs on /mnt/x: not under the target's box, temp or mount roots"
+    ]
+    in_temp = with_(before, mounts=[{**box, "id": 44, "mount_point": "/tmp/refbox/x"}])
+    assert run(in_temp, before).mounts == ["mount tmpfs on /tmp/refbox/x"]
 
 
 def test_new_cgroups_under_owned_roots_leak_others_are_noise() -> None:

@@ -1,0 +1,69 @@
+"""Crash recovery checks (QA-REL-001 section 3), from the "crash" events of the crash stage.
+
+"left nothing behind by itself" and "recovered to baseline" are separate: a sandbox may leave things
+after its supervisor dies and still clean them up with its recover (or the other way round).
+"""
+
+from __future__ import annotations
+
+from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.history import History
+
+KILLED = "supervisor killed at every phase"
+LEFT = "left nothing behind by itself"
+STATE = "state files valid after a crash"
+RECOVERED = "recovered to baseline"
+HEALTHY = "worker healthy after recovery"
+NAMES = (KILLED, LEFT, STATE, RECOVERED, HEALTHY)
+
+
+def check(history: History) -> list[CheckResult]:
+    events = history.of_type("crash")
+    done = [e for e in events if "skipped" not in e]
+    skips = [f"{e['phase']} (index {e['index']}): {e['skipped']}" for e in events if "skipped" in e]
+    if not done:
+        reason = "; ".join(sorted(set(skips))) or "no crash was injected (the run did not get that far)"
+        return [skipped(name, reason) for name in NAMES]
+    where = {id(e): f"{e['phase']} (index {e['index']}, box {e['box']})" for e in done}
+    problems = {name: [] for name in NAMES}
+    for e in done:
+        at = where[id(e)]
+        if not e["killed"]:
+            problems[KILLED].append(f"{at}: the supervisor never reached the phase")
+        for kind, items in e["left"]["leaks"].items():
+            problems[LEFT] += [f"{at}: {kind}: {item}" for item in items]
+        problems[STATE] += [f"{at}: {line}" for line in e["left"]["state_files"]]
+        rec = e["recovered"]
+        if rec["recover_error"]:
+            problems[RECOVERED].append(f"{at}: recover failed: {rec['recover_error']}")
+        for label, diff in (("new", rec["new"]), ("gone", rec["gone"])):
+            problems[RECOVERED] += [
+                f"{at}: {label} {kind}: {i}" for kind, items in diff.items() for i in items
+            ]
+        problems[RECOVERED] += [f"{at}: after recover: {line}" for line in rec["state_files"]]
+        probe = e["probe"]
+        if "skipped" in probe:
+            problems[HEALTHY].append(f"{at}: probe not run: {probe['skipped']}")
+        elif probe["verdict"] != "OK" or not probe["stdout_ok"] or not probe["cleanup_ok"]:
+            problems[HEALTHY].append(
+                f"{at}: probe got {probe['verdict']} (stdout ok {probe['stdout_ok']}, cleanup ok "
+                f"{probe['cleanup_ok']}) {probe['message']} {probe.get('cleanup_error', '')}".strip()
+            )
+    phases = sorted({e["phase"] for e in done})
+    summary = f"{len(done)} crashes at {', '.join(phases)}" + (
+        f"; skipped: {'; '.join(skips)}" if skips else ""
+    )
+    out = []
+    for name in NAMES:
+        if problems[name]:
+            out.append(
+                failed(name, f"{len(problems[name])} problem(s) in {len(done)} crashes", problems[name])
+            )
+        else:
+            evidence = [
+                f"{where[id(e)]}: killed pid {e['killed'].get('pid')} ({e['killed'].get('how')}); "
+                f"recover: {'; '.join(e['recovered']['recover']) or 'nothing left'}"
+                for e in done
+            ]
+            out.append(passed(name, summary, evidence + [f"skipped {s}" for s in skips]))
+    return out

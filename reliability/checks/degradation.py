@@ -1,0 +1,119 @@
+"""Degradation (QA-REL-001: "no degradation > 10%"; soak: < 1%): the sandbox does not slow down over a run.
+
+Per language and verdict, two costs of the sandbox itself are compared between the first and the last
+WINDOWS-th of the run (by start time):
+- overhead: the run's wall time minus the program's CPU time (set-up, scheduling, teardown);
+- cycle: from the run's start to its cleanup's record (init and run and cleanup).
+TLE runs are left out: their length is set by their randomly drawn limit, not by the sandbox.
+A noisy shared host must not cry wolf, so a group fails only when the ratio of medians (late/early)
+is above 1 + threshold AND a seeded bootstrap 95% confidence interval of that ratio lies wholly above 1.
+Medians ignore a single outlier by construction.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+
+from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.history import History
+
+NAME = "no performance degradation"
+WINDOWS = 4  # early = first quarter of each group's runs, late = last quarter
+MIN_PER_WINDOW = 8  # fewer samples give no median worth comparing
+RESAMPLES = 500
+MAX_WINDOW = 2000  # a soak's window is subsampled (evenly) to this, so the bootstrap stays fast
+MIN_BASE_S = 0.001  # a ratio against a median of (almost) zero says nothing
+THRESHOLD = 0.10
+SOAK_THRESHOLD = 0.01
+EXCLUDED_VERDICTS = ("TLE",)
+
+
+def check(history: History) -> list[CheckResult]:
+    """10% in every profile but soak, where the plan asks < 1%."""
+    soak = history.stage_start["profile"] == "soak"
+    return [judge(history, SOAK_THRESHOLD if soak else THRESHOLD)]
+
+
+def checker(threshold: float) -> Callable[[History], list[CheckResult]]:
+    return lambda history: [judge(history, threshold)]
+
+
+def samples(history: History) -> dict[tuple[str, str, str], list[tuple[float, float]]]:
+    """(language, verdict, metric) -> [(start time, seconds)], in start order."""
+    cleaned = {c["index"]: c["t"] for c in history.cleanups if c["index"] is not None}
+    out: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
+    for index, r in history.results.items():
+        sub = history.submissions.get(index)
+        verdict = r["result"]["verdict"]
+        if sub is None or verdict in EXCLUDED_VERDICTS:
+            continue
+        wall = r["ended"] - r["started"]
+        # A multi-threaded program's CPU may exceed its wall time: its overhead is then not measurable.
+        overhead = max(0.0, wall - r["result"].get("cpu_s", 0.0))
+        out[(sub.language, verdict, "overhead")].append((r["started"], overhead))
+        if index in cleaned:
+            out[(sub.language, verdict, "cycle")].append((r["started"], cleaned[index] - r["started"]))
+    for series in out.values():
+        series.sort()
+    return out
+
+
+def judge(history: History, threshold: float) -> CheckResult:
+    groups = samples(history)
+    lines, slow, too_few = [], [], []
+    for (language, verdict, metric), series in sorted(groups.items()):
+        label = f"{language} {verdict} {metric}"
+        n = len(series) // WINDOWS
+        if n < MIN_PER_WINDOW:
+            too_few.append(f"{label}: {len(series)} runs, need {WINDOWS * MIN_PER_WINDOW}")
+            continue
+        early = _thin([s for _, s in series[:n]])
+        late = _thin([s for _, s in series[-n:]])
+        if statistics.median(early) < MIN_BASE_S:
+            too_few.append(f"{label}: early median below {MIN_BASE_S * 1000:g} ms, too small to compare")
+            continue
+        ratio, low, high = ratio_ci(early, late, seed=history.seed)
+        line = (
+            f"{label}: median {statistics.median(early) * 1000:.1f} -> {statistics.median(late) * 1000:.1f} ms"
+            f" ({ratio - 1:+.1%}, 95% CI {low - 1:+.1%} .. {high - 1:+.1%}, {n} runs per window)"
+        )
+        lines.append(line)
+        if ratio > 1 + threshold and low > 1:
+            slow.append(line)
+    if slow:
+        return failed(
+            NAME,
+            f"{len(slow)} group(s) slowed down by more than {threshold:.0%}, significantly",
+            slow + lines,
+        )
+    if not lines:
+        reason = "; ".join(too_few) if too_few else "no results outside TLE"
+        return skipped(NAME, f"too few runs to compare early and late windows: {reason}", too_few)
+    note = f"; not compared (too few runs): {len(too_few)} group(s)" if too_few else ""
+    return passed(
+        NAME, f"{len(lines)} group(s) within {threshold:.0%} or not significant{note}", lines + too_few
+    )
+
+
+def _thin(values: list[float]) -> list[float]:
+    if len(values) <= MAX_WINDOW:
+        return values
+    step = len(values) / MAX_WINDOW
+    return [values[int(i * step)] for i in range(MAX_WINDOW)]
+
+
+def ratio_ci(early: list[float], late: list[float], seed: int = 0) -> tuple[float, float, float]:
+    """median(late)/median(early) and its bootstrap 95% interval (seeded: the same history, the same verdict)."""
+    rng = random.Random(seed)
+    base = max(statistics.median(early), 1e-9)
+    ratio = statistics.median(late) / base
+    boots = []
+    for _ in range(RESAMPLES):
+        e = statistics.median(rng.choices(early, k=len(early)))
+        l_ = statistics.median(rng.choices(late, k=len(late)))
+        boots.append(l_ / max(e, 1e-9))
+    boots.sort()
+    return ratio, boots[int(0.025 * RESAMPLES)], boots[int(0.975 * RESAMPLES) - 1]

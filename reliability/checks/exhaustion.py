@@ -1,0 +1,119 @@
+"""Resource exhaustion (QA-REL-001 section 5): graceful degradation, clear errors, recovery.
+
+Per case: every run under the fault got the right verdict, or IE with a cause (a clear error; a wrong
+verdict or a silent IE is not graceful). After the faults, plain runs must be right again with no manual
+step. Every fault journalled as started must have ended (undone). A case that could not be set up here
+(no stress-ng, a target that cannot be relocated) is skipped with the reason, never passed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.history import History
+
+CASES = {
+    "fill_box": "disk full: box quota filled",
+    "state_full": "disk full: sandbox state on a full tmpfs",
+    "fd_limit": "fd limit reached",
+    "many_fds": "many fds held on the host",
+    "memory": "host memory pressure",
+    "cpu": "host CPU saturation",
+}
+AFTER = "verdicts correct once the pressure ends"
+UNDONE = "every fault undone"
+RECOVERY = "recovery without manual steps (state_full)"
+
+
+def check(history: History) -> list[CheckResult]:
+    by_case: dict[str, list[dict]] = defaultdict(list)
+    after = []
+    for r in history.of_type("result"):
+        sub = history.submissions.get(r["index"])
+        if sub is None:
+            continue
+        if sub.program.startswith("exhaustion/"):
+            by_case[sub.program.split("/", 1)[1]].append(r)
+        else:
+            after.append((sub, r))
+    skips = {e["evidence"]["case"]: e["evidence"]["reason"] for e in _evidence(history, "exhaustion skip")}
+    results = [_case(name, title, by_case[name], skips.get(name)) for name, title in CASES.items()]
+    return [*results, _after(after), _undone(history), _recovery(history, skips)]
+
+
+def _evidence(history: History, label: str) -> list[dict]:
+    return [e for e in history.of_type("evidence") if e["label"] == label]
+
+
+def _case(case: str, title: str, runs: list[dict], skip_reason: str | None) -> CheckResult:
+    if skip_reason:
+        return skipped(title, skip_reason)
+    if not runs:
+        return failed(title, "no run of this case in the history: not measured")
+    bad = []
+    for r in runs:
+        res = r["result"]
+        if res["verdict"] == "IE":
+            if not res["message"].strip():
+                bad.append(f"index {r['index']} box {r['box']}: IE without a cause")
+        elif res["verdict"] != "OK" or r["stdout_ok"] is False:
+            bad.append(
+                f"index {r['index']} box {r['box']}: verdict {res['verdict']} ({res['message']}), "
+                f"stdout {res['stdout'].strip()[:200]!r}"
+            )
+    if bad:
+        return failed(title, f"{len(bad)} of {len(runs)} runs neither right nor a clear error", bad)
+    kinds = sorted(
+        {
+            r["result"]["verdict"] + (": " + r["result"]["message"] if r["result"]["message"] else "")
+            for r in runs
+        }
+    )
+    return passed(title, f"{len(runs)} runs right or failed with a cause", kinds)
+
+
+def _after(after: list) -> CheckResult:
+    if not after:
+        return failed(AFTER, "no plain run after the faults: recovery not measured")
+    wrong = [
+        f"index {r['index']} {sub.program}: expected {sub.expected}, got {r['result']['verdict']} "
+        f"({r['result']['message']})"
+        for sub, r in after
+        if r["result"]["verdict"] != sub.expected or r["stdout_ok"] is False
+    ]
+    if wrong:
+        return failed(AFTER, f"{len(wrong)} of {len(after)} runs after the faults wrong", wrong)
+    return passed(AFTER, f"{len(after)} runs after the faults, all right")
+
+
+def _undone(history: History) -> CheckResult:
+    open_faults: dict[str, int] = defaultdict(int)
+    for e in history.of_type("fault"):
+        open_faults[e["kind"]] += 1 if e["phase"] == "start" else -1
+    still = [
+        f"{kind}: started {n} more time(s) than it ended" for kind, n in sorted(open_faults.items()) if n
+    ]
+    if still:
+        return failed(UNDONE, f"{len(still)} fault kind(s) never ended", still)
+    n = len(history.of_type("fault")) // 2
+    if n == 0:
+        return skipped(UNDONE, "no fault was injected")
+    return passed(UNDONE, f"{n} faults, each with a start and an end")
+
+
+def _recovery(history: History, skips: dict[str, str]) -> CheckResult:
+    if "state_full" in skips:
+        return skipped(RECOVERY, skips["state_full"])
+    found = [e["evidence"] for e in _evidence(history, "exhaustion after state_full")]
+    if not found:
+        return failed(RECOVERY, "no evidence of a run after the state tmpfs was freed")
+    bad = []
+    for ev in found:
+        if ev["verdict"] != "OK":
+            bad.append(f"index {ev['index']}: next run got {ev['verdict']} ({ev['message']})")
+        if ev["recover_found"]:
+            bad.append(f"index {ev['index']}: recover had to remove {ev['recover_found']}")
+    if bad:
+        return failed(RECOVERY, f"{len(bad)} problem(s) once the space was back", bad)
+    return passed(RECOVERY, f"{len(found)} time(s): the same box ran OK with no recover, nothing left behind")

@@ -1,0 +1,79 @@
+"""Cleanup failure checks (QA-REL-001 section 4), from the "cleanup fault" evidence of the faults stage.
+
+Leftovers are "explained" when each is of a kind that the failed step or a later one would have removed
+(the cleanup stops at the first step failing for good); anything else was lost silently. The stage-wide
+leak check is not used here: the injected failures leave things until recover, by design.
+"""
+
+from __future__ import annotations
+
+from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.history import History
+
+REPORTED = "cleanup failure reported"
+QUARANTINED = "box quarantined on cleanup failure"
+EXPLAINED = "leftovers explained by the failed step"
+RECOVERED = "recovered to baseline after cleanup failure"
+HEALTHY = "worker healthy after cleanup failure"
+NAMES = (REPORTED, QUARANTINED, EXPLAINED, RECOVERED, HEALTHY)
+ALL = {"processes", "zombies", "fds", "mounts", "cgroups", "temp_dirs"}
+# What a cleanup stopped at this step may leave: what this step and the later ones remove.
+MAY_LEAVE = {
+    "reap": ALL - {"processes"},
+    "close fds": {"fds", "mounts", "cgroups", "temp_dirs"},
+    "unmount": {"mounts", "cgroups", "temp_dirs"},
+    "remove cgroup": {"cgroups", "temp_dirs"},
+    "remove temp dirs": {"temp_dirs"},
+}
+
+
+def check(history: History) -> list[CheckResult]:
+    events = [e["evidence"] for e in history.of_type("evidence") if e["label"] == "cleanup fault"]
+    done = [e for e in events if "skipped" not in e]
+    skips = [f"{e['step']}: {e['skipped']}" for e in events if "skipped" in e]
+    if not done:
+        reason = (
+            "; ".join(sorted(set(skips))) or "no cleanup fault was injected (the run did not get that far)"
+        )
+        return [skipped(name, reason) for name in NAMES]
+    problems: dict[str, list[str]] = {name: [] for name in NAMES}
+    for e in done:
+        at, outcome = f"{e['step']} (index {e['index']}, box {e['box']}, {e['how']})", e["outcome"]
+        if outcome is None:
+            problems[REPORTED].append(f"{at}: no cleanup ran")
+        elif outcome["ok"]:
+            problems[REPORTED].append(f"{at}: cleanup said ok although {e['step']} was made to fail")
+        elif e["step"] not in outcome["error"]:
+            problems[REPORTED].append(f"{at}: the error does not name the step: {outcome['error']!r}")
+        if outcome is not None and not outcome["quarantined"]:
+            problems[QUARANTINED].append(f"{at}: not quarantined (cleanup ok {outcome['ok']})")
+        may = MAY_LEAVE.get(e["step"], ALL)
+        for kind, items in e["left"]["leaks"].items():
+            if kind not in may:
+                problems[EXPLAINED] += [f"{at}: {kind} not explained by the step: {i}" for i in items]
+        problems[EXPLAINED] += [f"{at}: {line}" for line in e["left"]["state_files"]]
+        rec = e["recovered"]
+        if rec["recover_error"]:
+            problems[RECOVERED].append(f"{at}: recover failed: {rec['recover_error']}")
+        for label, diff in (("new", rec["new"]), ("gone", rec["gone"])):
+            problems[RECOVERED] += [
+                f"{at}: {label} {kind}: {i}" for kind, items in diff.items() for i in items
+            ]
+        probe = e["probe"]
+        if "skipped" in probe:
+            problems[HEALTHY].append(f"{at}: probe not run: {probe['skipped']}")
+        elif probe["verdict"] != "OK" or not probe["stdout_ok"] or not probe["cleanup_ok"]:
+            problems[HEALTHY].append(f"{at}: probe got {probe['verdict']}: {probe['message']}")
+    summary = f"{len(done)} injected failures: {', '.join(e['step'] for e in done)}"
+    summary += f"; skipped: {'; '.join(skips)}" if skips else ""
+    evidence = [
+        f"{e['step']}: cleanup error {e['outcome'] and e['outcome']['error']!r}; left "
+        f"{sorted(e['left']['leaks'])}; recover: {'; '.join(e['recovered']['recover'])}"
+        for e in done
+    ]
+    return [
+        failed(name, f"{len(problems[name])} problem(s) in {len(done)} injections", problems[name])
+        if problems[name]
+        else passed(name, summary, evidence)
+        for name in NAMES
+    ]

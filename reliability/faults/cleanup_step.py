@@ -1,0 +1,85 @@
+"""A failure at one cleanup step of a target, injected while its cleanup() runs.
+
+From outside where the refbox allows it, by failpoint where it cannot be caused from outside:
+  unmount           a process of ours with its cwd and an fd in the box mount (faults.busy_mount): EBUSY.
+  remove cgroup     failpoint cleanup.remove_cgroup=error. A foreign process in the box cgroup is no
+                    failure for the refbox: its kill step empties the whole cgroup first (by design),
+                    so our helper is killed with the box's processes and the removal then succeeds.
+  reap, close fds   failpoints cleanup.reap / cleanup.close_fds (cannot be caused from outside).
+  remove temp dirs  failpoint cleanup.remove_temp_dirs=error. A mount inside the box dir (faults.
+                    mount_in_temp) makes the unmount step fail first, since the box dir is the mount.
+The fault is undone before cleanup() returns, so what is left afterwards is the target's doing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from reliability.faults import busy_mount
+from reliability.refbox import failpoints
+from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
+
+STEPS = ("reap", "close fds", "unmount", "remove cgroup", "remove temp dirs")  # as the refbox names them
+FROM_OUTSIDE = {"unmount": "a process holding the box mount busy"}
+
+
+def how(step: str) -> str:
+    return FROM_OUTSIDE.get(step) or f"failpoint cleanup.{step.replace(' ', '_')}=error"
+
+
+def cannot(target: Target, step: str) -> str:
+    if step not in FROM_OUTSIDE and "failpoints" not in target.capabilities:
+        return f"target {target.name} has no failpoints and a {step} failure cannot be caused from outside"
+    return ""
+
+
+def box_dir(target: Target, box: int) -> str:
+    if hasattr(target, "refbox"):
+        return target.refbox.box_dir(box)
+    if hasattr(target, "box_dir"):
+        return target.box_dir(box)
+    return os.path.join(target.owned([box]).box_root, str(box))
+
+
+class FailStep(Target):
+    """Delegates to `inner`; its cleanup() runs with `step` made to fail."""
+
+    def __init__(self, inner: Target, step: str):
+        self.inner, self.step = inner, step
+        self.name, self.capabilities = inner.name, inner.capabilities
+        self.outcome: CleanupOutcome | None = None
+
+    def version(self) -> str:
+        return self.inner.version()
+
+    def owned(self, boxes: list[int] | None = None) -> Owned:
+        return self.inner.owned(boxes)
+
+    def init(self, box: int) -> None:
+        self.inner.init(box)
+
+    def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
+        return self.inner.run(box, command, limits, files)
+
+    def recover(self, box: int | None = None) -> list[str]:
+        return self.inner.recover(box)
+
+    def box_pids(self, box: int) -> list[int]:
+        return self.inner.box_pids(box)
+
+    def cleanup(self, box: int) -> CleanupOutcome:
+        if self.step == "unmount":
+            with busy_mount.hold_busy(box_dir(self.inner, box)):
+                self.outcome = self.inner.cleanup(box)
+            return self.outcome
+        saved = os.environ.get(failpoints.ENV)
+        point = f"cleanup.{self.step.replace(' ', '_')}=error"
+        os.environ[failpoints.ENV] = ",".join(filter(None, [saved, point]))
+        try:
+            self.outcome = self.inner.cleanup(box)
+        finally:
+            if saved is None:
+                os.environ.pop(failpoints.ENV, None)
+            else:
+                os.environ[failpoints.ENV] = saved
+        return self.outcome

@@ -1,0 +1,67 @@
+"""Failpoints from REFBOX_FAILPOINTS, e.g. "cleanup.reap=error,phase.cleanup=pause,defect.leak_fd".
+
+Only for failures that cannot be caused from outside the refbox: a reap or an fd close that fails, a
+supervisor held at a phase so a test can kill it there. Everything else is caused for real by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "REFBOX_FAILPOINTS"
+ACTIONS = ("error", "pause")
+# The "defective" mode (refbox/defects.py): a bare defect.<name> switches a deliberate bug on, so the
+# defect matrix can show each check failing on the bug it is for (docs/defect-matrix.md).
+DEFECTS = (
+    "leak_process",
+    "leave_mount",
+    "leave_cgroup",
+    "leak_fd",
+    "leave_tempdir",
+    "leave_zombie",
+    "wrong_verdict",
+    "skip_lock",
+    "corrupt_state",
+    "claim_cleanup_success",
+)
+
+
+class FailpointError(Exception):
+    """Raised where a failpoint set to "error" is hit."""
+
+
+def parse(text: str) -> dict[str, str]:
+    """{"cleanup.reap": "error", ...}; raises ValueError naming a malformed entry."""
+    points: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        name, sep, action = entry.partition("=")
+        if not sep and name.removeprefix("defect.") in DEFECTS:
+            points[name] = "on"
+            continue
+        if not sep or not name or action not in ACTIONS:
+            raise ValueError(f"{ENV}: bad entry {entry!r} (want NAME=error, NAME=pause or defect.NAME)")
+        points[name] = action
+    return points
+
+
+def active() -> dict[str, str]:
+    """The failpoints set now (read each time: cheap, and tests set them per run)."""
+    return parse(os.environ.get(ENV, ""))
+
+
+def hit(name: str, points: dict[str, str] | None = None) -> None:
+    """Act on failpoint `name` if set: raise for "error", wait until killed for "pause".
+
+    Safe after fork: no locks, only signal.pause()."""
+    action = (active() if points is None else points).get(name)
+    if action == "error":
+        raise FailpointError(f"failpoint {name}")
+    if action == "pause":
+        while True:
+            signal.pause()
+
+
+def defect(name: str) -> bool:
+    """True when defect.<name> is switched on (never in normal use)."""
+    return f"defect.{name}" in active()

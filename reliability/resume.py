@@ -1,0 +1,72 @@
+"""Resuming a run after the pipeline or the host died: what is done, what was in flight, what is left.
+
+The seed and the index make the workload exact: the resumed run regenerates the same submissions and
+skips every index that already has a result (or a skip). An index with a submission but no result was
+in flight when the pipeline died: its box is recovered, then it runs again. An index with a result but
+no cleanup died mid-cleanup: its box is recovered and the recovery is journaled as its cleanup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reliability.errors import UsageError
+from reliability.history import History, read
+from reliability.profiles import Sizes
+
+
+@dataclass
+class ResumePlan:
+    run_dir: Path
+    stage: str
+    profile: str
+    seed: int
+    sizes: Sizes
+    target: str
+    target_options: dict
+    boxes: list[int]
+    done: set[int]  # indexes with a result or a skip: never run again
+    rerun: list[int]  # submitted, no result: in flight at the cut, run again
+    uncleaned: dict[int, int] = field(default_factory=dict)  # index -> box: result but no cleanup
+    elapsed_s: float = 0.0  # how long the run had been going before the cut
+
+
+def plan(run_dir: str | Path) -> ResumePlan:
+    history = read(run_dir)  # tolerates a last line cut by the crash; refuses anything worse
+    return plan_from(history)
+
+
+def plan_from(history: History) -> ResumePlan:
+    start = history.stage_start
+    end = history.stage_end
+    if end is not None and not end["interrupted"] and end["seq"] > _last_resume_seq(history):
+        raise UsageError(f"{history.run_dir}: the run already finished; nothing to resume")
+    if "box_base" not in start or "target_options" not in start:
+        raise UsageError(
+            f"{history.run_dir}: the history does not say which boxes and target options it used"
+        )
+    config = dict(start["config"])
+    sizes = Sizes(**{k: v for k, v in config.items() if k in Sizes.__dataclass_fields__})
+    results = set(history.count_by_index("result"))
+    done = results | set(history.count_by_index("skip"))
+    cleaned = {c["index"] for c in history.cleanups}
+    return ResumePlan(
+        run_dir=history.run_dir,
+        stage=start["stage"],
+        profile=start["profile"],
+        seed=start["seed"],
+        sizes=sizes,
+        target=start["target"],
+        target_options=dict(start["target_options"]),
+        boxes=[start["box_base"] + i for i in range(sizes.concurrency)],
+        done=done,
+        rerun=sorted(set(history.submissions) - done),
+        uncleaned={i: history.results[i]["box"] for i in sorted(results - cleaned)},
+        elapsed_s=max(0.0, history.events[-1]["t"] - start["t"]),
+    )
+
+
+def _last_resume_seq(history: History) -> int:
+    resumes = history.of_type("resume")
+    return resumes[-1]["seq"] if resumes else -1

@@ -1,0 +1,66 @@
+"""The pipeline's own state over time, sampled into the history: queue depth, in-flight runs, fds, RSS.
+
+The concurrency checks read these samples (queue bounded, fds and memory bounded, 100+ in flight), so a
+run's contention is judged from its history alone, like every other check.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from reliability.history import Journal
+from reliability.runner import Runner
+
+SAMPLE_EVERY_S = 0.5
+MAX_SAMPLES = 10_000  # a 7-day soak samples every minute, not 1.2 million times
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def own_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def own_rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE_KB
+
+
+def interval_for(duration_s: float) -> float:
+    return max(SAMPLE_EVERY_S, duration_s / MAX_SAMPLES)
+
+
+class Sampler:
+    """Journals a "sample" event every `every_s` seconds from a background thread, and one at exit."""
+
+    def __init__(self, runner: Runner, journal: Journal, every_s: float = SAMPLE_EVERY_S):
+        self.runner = runner
+        self.journal = journal
+        self.every_s = every_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
+
+    def sample(self) -> dict:
+        stats = self.runner.stats
+        return self.journal.append(
+            "sample",
+            queue_depth=self.runner.queue_depth(),
+            queue_capacity=self.runner.queue_capacity,
+            in_flight=stats.in_flight,
+            done=stats.done,
+            fds=own_fds(),
+            rss_kb=own_rss_kb(),
+        )
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.every_s):
+            self.sample()
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.sample()

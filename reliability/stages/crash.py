@@ -1,0 +1,83 @@
+"""Crash recovery (QA-REL-001 section 3): the supervisor SIGKILLed at each phase of a run.
+
+One worker (the phase failpoint lives in the process environment, see faults/supervisor_kill.py).
+Each execution is "crash/<phase>": an OK program (a spinning one for timeout) whose supervisor is
+killed at that phase. Around it: a host snapshot before init; after the pipeline's usual cleanup, what
+is left by the target itself (processes by cgroup, uid and parent, mounts, cgroups, fds, temp dirs,
+zombies, state files against their schema); then the target's recover, the host compared with the
+snapshot before, and a probe submission in the same box. All of it is one "crash" event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+from reliability import aftermath
+from reliability.checks import completeness, crash, leaks
+from reliability.faults import supervisor_kill
+from reliability.history import Journal
+from reliability.refbox.state import PHASES
+from reliability.stages.base import Stage
+from reliability.targets.base import Limits, Target
+from reliability.workload.prepare import prepare_programs
+from reliability.workload.submission import Submission
+
+LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
+TIMEOUT_LIMITS = Limits(cpu_s=0.5, wall_s=1.0, mem_mb=128, processes=16, output_kb=64)
+SOURCES = {phase: "python/tle_spin" if phase == "timeout" else "python/ok_sum" for phase in PHASES}
+
+
+@contextmanager
+def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
+    base = prepare_programs(sorted(set(SOURCES.values())))
+    yield SimpleNamespace(prepared={f"crash/{phase}": base[src] for phase, src in SOURCES.items()})
+
+
+def workload(seed: int, sizes) -> Iterator[Submission]:
+    index = 0
+    for _ in range(sizes.iterations):
+        for phase in PHASES:
+            limits = TIMEOUT_LIMITS if phase == "timeout" else LIMITS
+            # A killed supervisor gives no verdict: IE is what a correct sandbox reports.
+            yield Submission(index, f"crash/{phase}", "python", "IE", "normal", limits)
+            index += 1
+
+
+@contextmanager
+def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target | None]:
+    phase = sub.program.removeprefix("crash/")
+    why = supervisor_kill.cannot(target, phase)
+    if why:
+        journal.append("crash", index=sub.index, box=sub.box, phase=phase, skipped=why)
+        yield None
+        return
+    owned = target.owned([sub.box])
+    before = aftermath.snapshot(owned)
+    killing = supervisor_kill.KillAtPhase(target, phase)
+    yield killing
+    left = aftermath.left_behind(before, owned)
+    recovered = aftermath.recover_and_compare(target, sub.box, before, owned)
+    journal.append(
+        "crash",
+        index=sub.index,
+        box=sub.box,
+        phase=phase,
+        killed=killing.killed,
+        left=left,
+        recovered=recovered,
+        probe=aftermath.probe(target, sub.box),
+    )
+
+
+STAGE = Stage(
+    name="crash",
+    title="Crash recovery (QA-REL-001 section 3)",
+    workload=workload,
+    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(PHASES),
+    checks=(crash.check, completeness.check, leaks.check),
+    host_fixture=host_fixture,
+    boxes_for=lambda concurrency, box_base: [box_base],  # one worker: see the module docstring
+    around=around,
+)

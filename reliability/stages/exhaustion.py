@@ -1,0 +1,173 @@
+"""Resource exhaustion (QA-REL-001 section 5): runs under disk full, the fd limit, memory and CPU pressure.
+
+One worker (an fd limit is per process, host pressure is per host: two cases at once would blur which
+fault a verdict belongs to). Each case is one execution with its fault held from init to cleanup by
+`around`, journalled as "fault" start/end events. After every round of cases, plain runs must get
+their verdicts right again without any manual step. Cases:
+  fill_box     the program fills its box quota (the sandbox must keep ENOSPC inside the box)
+  state_full   the sandbox's own box root and state on a small tmpfs we fill (builtin target: relocated)
+  fd_limit     RLIMIT_NOFILE lowered on the processes the pipeline starts; the program opens until EMFILE
+  many_fds     a helper process holding many fds while a run goes on
+  memory       stress-ng --vm, bounded in time and size
+  cpu          stress-ng --cpu on every core, bounded in time
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+from reliability.checks import completeness, exhaustion, leaks
+from reliability.faults import disk_full, fd_limit, pressure, recorded
+from reliability.history import Journal
+from reliability.runner import Prepared
+from reliability.stages.base import Stage
+from reliability.targets.base import Limits, Target
+from reliability.workload import toolchain
+from reliability.workload.catalog import PROGRAMS_DIR
+from reliability.workload.prepare import prepare_programs
+from reliability.workload.submission import Submission
+
+LIMITS = Limits(cpu_s=3.0, wall_s=15.0, mem_mb=256, processes=16, output_kb=1024)
+PROGRAMS = {  # case -> (program file in programs/exhaustion, or a catalog id; expected stdout)
+    "fill_box": ("fill_box.py", "full\n"),
+    "state_full": ("python/ok_sum", "163183\n"),
+    "fd_limit": ("fd_exhaust.py", "emfile\n"),
+    "many_fds": ("python/ok_sum", "163183\n"),
+    "memory": ("python/ok_sum", "163183\n"),
+    "cpu": ("python/ok_sum", "163183\n"),
+}
+AFTER = ("python/ok_sum", "python/re_exit")  # plain runs after each round: verdicts right again
+STATE_TMPFS_MB = 4
+FD_HEADROOM = 48
+HELD_FDS = 4000
+
+
+def case_of(program: str) -> str | None:
+    return program.split("/", 1)[1] if program.startswith("exhaustion/") else None
+
+
+@contextmanager
+def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
+    python = toolchain.detect("python")
+    base = prepare_programs(["python/ok_sum"]) if python.available else {}
+    prepared: dict[str, Prepared | str] = {}
+    for case, (source, stdout) in PROGRAMS.items():
+        if not python.available:
+            prepared[f"exhaustion/{case}"] = python.missing
+        elif source.endswith(".py"):
+            command = [python.tools["python3"], "-I", "-S", source]
+            files = {str(PROGRAMS_DIR / "exhaustion" / source): source}
+            prepared[f"exhaustion/{case}"] = Prepared(command, files, stdout)
+        else:
+            prepared[f"exhaustion/{case}"] = base[source]
+    yield SimpleNamespace(prepared=prepared)
+
+
+def workload(seed: int, sizes) -> Iterator[Submission]:
+    rng = random.Random(seed)
+    index = 0
+    for _ in range(sizes.iterations):
+        cases = list(PROGRAMS)
+        rng.shuffle(cases)
+        for case in cases:
+            yield Submission(index, f"exhaustion/{case}", "python", "OK", "normal", LIMITS)
+            index += 1
+        for program in AFTER:
+            expected = "OK" if "/ok_" in program else "RE"
+            yield Submission(
+                index, program, "python", expected, "normal" if expected == "OK" else "crash", LIMITS
+            )
+            index += 1
+
+
+@contextmanager
+def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target | None]:
+    """Hold the submission's fault from init to cleanup; a case that cannot be set up here is skipped."""
+    case = case_of(sub.program)
+    why = _cannot(case, target)
+    if case is None:
+        yield None
+    elif why:
+        journal.append(
+            "evidence", label="exhaustion skip", evidence={"case": case, "index": sub.index, "reason": why}
+        )
+        yield None
+    elif case == "fill_box":
+        with recorded(journal, "disk_full", f"box {sub.box} quota filled by the program"):
+            yield None
+    elif case == "state_full":
+        with _state_full(journal, target, sub) as relocated:
+            yield relocated
+    elif case == "fd_limit":
+        with fd_limit.lowered_nofile(FD_HEADROOM) as limit:
+            with recorded(journal, "fd_limit", f"RLIMIT_NOFILE soft {limit} for the processes we start"):
+                yield None
+    elif case == "many_fds":
+        with fd_limit.many_fds(HELD_FDS) as pid:
+            with recorded(journal, "many_fds", f"helper pid {pid} holds {HELD_FDS} fds"):
+                yield None
+    else:
+        kind, seconds = ("vm" if case == "memory" else "cpu"), int(LIMITS.wall_s) + 5
+        with pressure.pressure(kind, seconds) as (pid, argv):
+            with recorded(journal, f"pressure_{case}", f"stress-ng pid {pid}: {' '.join(argv)}"):
+                yield None
+
+
+def _cannot(case: str | None, target: Target) -> str:
+    if case in ("memory", "cpu"):
+        return pressure.missing()
+    if case == "state_full" and target.name != "builtin":
+        return f"target {target.name} cannot be relocated onto a small tmpfs (only the builtin target can)"
+    return ""
+
+
+@contextmanager
+def _state_full(journal: Journal, target: Target, sub: Submission) -> Iterator[Target]:
+    """The same sandbox (same cgroups, so the probes see its leftovers) with its box root and state on a
+    small tmpfs we fill; after the run the space is freed and one plain run must work with no recover."""
+    from reliability.targets.builtin import BuiltinTarget
+
+    with disk_full.small_tmpfs(STATE_TMPFS_MB, prefix="exhaustion-state-") as root:
+        relocated = BuiltinTarget(box_root=root, cgroup_name=target.refbox.cgroup_name)  # type: ignore[attr-defined]
+        with recorded(journal, "state_full", f"box root and state of the sandbox on {root}, filled") as info:
+            with disk_full.filled(root) as written:
+                info["detail"] = f"box root {root}: {written} bytes filled, the run went on a full disk"
+                yield relocated
+        journal.append("evidence", label="exhaustion after state_full", evidence=_after(relocated, sub))
+
+
+def _after(relocated: Target, sub: Submission) -> dict:
+    """Space back: the same box must run again without a manual recover; then recover, and say what it found."""
+    prepared = prepare_programs(["python/ok_sum"])["python/ok_sum"]
+    verdict, message = "IE", ""
+    try:
+        relocated.init(sub.box)
+        result = relocated.run(sub.box, prepared.command, LIMITS, prepared.files)
+        verdict, message = result.verdict, result.message
+    except Exception as exc:  # the sandbox's failure is the evidence, not a pipeline crash
+        message = f"init failed: {exc}"
+    outcome = relocated.cleanup(sub.box)
+    left = relocated.recover(sub.box)
+    return {
+        "case": "state_full",
+        "index": sub.index,
+        "verdict": verdict,
+        "message": message,
+        "cleanup_ok": outcome.ok,
+        "cleanup_error": outcome.error,
+        "recover_found": left,
+    }
+
+
+STAGE = Stage(
+    name="exhaustion",
+    title="Resource exhaustion (QA-REL-001 section 5)",
+    workload=workload,
+    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * (len(PROGRAMS) + len(AFTER)),
+    checks=(exhaustion.check, completeness.check, leaks.check),
+    host_fixture=host_fixture,
+    around=around,
+)

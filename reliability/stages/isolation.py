@@ -1,0 +1,163 @@
+"""Isolation (beyond QA-REL-001, security): hostile submissions that must be contained, host unchanged.
+
+Each case is one run of programs/hostile/escape.py. The host fixture plants what the cases aim at (a
+world-readable secret in /tmp, a path to write, a listener on 127.0.0.1, a victim process, a host
+directory to link to, a setuid-root `id`), then journals the host-side evidence and removes it all
+before the "after" snapshot. Expected verdicts: every case prints what it managed and exits 0 (OK),
+except the fork bomb: the pids limit holds its count, it spins on failing forks, and the time limit
+ends it (TLE).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from reliability.checks import cleanup, completeness, isolation, leaks
+from reliability.history import Journal
+from reliability.runner import Prepared
+from reliability.stages.base import Stage
+from reliability.targets.base import Limits
+from reliability.workload import toolchain
+from reliability.workload.catalog import PROGRAMS_DIR
+from reliability.workload.submission import Submission
+
+ESCAPE = PROGRAMS_DIR / "hostile" / "escape.py"
+LIMITS = Limits(cpu_s=2.0, wall_s=5.0, mem_mb=256, processes=16, output_kb=64)
+FILL_CAP_MB = 20  # above the refbox's private /tmp (16 MiB); the cap spares a weak sandbox's host
+
+
+class HostFixture:
+    """The host side of the escape attempts; `evidence()` says what the host saw."""
+
+    def __init__(self) -> None:
+        tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.secret = secrets.token_hex(16)
+        self.secret_path = f"/tmp/reliability-secret-{tag}"
+        self.write_path = f"/tmp/reliability-planted-{tag}"
+        self.host_dir = f"/tmp/reliability-hostdir-{tag}"
+        self.setuid_dir = f"/usr/local/lib/reliability-setuid-{tag}"
+        self.connections = 0
+        self.prepared: dict[str, Prepared | str] = {}
+
+    def start(self) -> None:
+        with open(self.secret_path, "w") as f:
+            f.write(self.secret)
+        os.chmod(self.secret_path, 0o644)  # readable by anyone: only the jail keeps it from the box
+        os.makedirs(self.host_dir)
+        with open(os.path.join(self.host_dir, "keep"), "w") as f:
+            f.write("must survive cleanup")
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+        self.victim = subprocess.Popen(["sleep", "3600"])
+        setuid = self._plant_setuid()
+        python = toolchain.detect("python")
+        args = {
+            "read_host_file": self.secret_path,
+            "write_host_file": self.write_path,
+            "connect": str(self.listener.getsockname()[1]),
+            "kill": str(self.victim.pid),
+            "fill_disk": str(FILL_CAP_MB),
+            "symlink_out": self.host_dir,
+            "setuid": setuid,
+            "fork_bomb": "",
+        }
+        for case, arg in args.items():
+            if not python.available:
+                self.prepared[f"hostile/{case}"] = python.missing
+            elif case == "setuid" and not setuid:
+                self.prepared[f"hostile/{case}"] = "cannot plant a setuid-root binary under /usr/local/lib"
+            else:
+                command = [python.tools["python3"], "-I", "-S", "escape.py", case, arg]
+                self.prepared[f"hostile/{case}"] = Prepared(command, {str(ESCAPE): "escape.py"})
+
+    def _plant_setuid(self) -> str:
+        source = shutil.which("id")
+        try:
+            os.makedirs(self.setuid_dir, 0o755)
+            path = os.path.join(self.setuid_dir, "id")
+            shutil.copyfile(os.path.realpath(source or "/usr/bin/id"), path)
+            os.chown(path, 0, 0)
+            os.chmod(path, stat.S_ISUID | 0o755)
+            return path
+        except OSError:
+            return ""
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+                self.connections += 1
+                conn.close()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def evidence(self) -> dict:
+        keep = os.path.join(self.host_dir, "keep")
+        return {
+            "secret": self.secret,
+            "planted_file_exists": os.path.lexists(self.write_path),
+            "connections": self.connections,
+            "victim_alive": self.victim.poll() is None,
+            "host_dir_intact": os.path.isfile(keep) and open(keep).read() == "must survive cleanup",
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._accepting.join()
+        self.listener.close()
+        if self.victim.poll() is None:
+            self.victim.kill()
+        self.victim.wait()
+        for path in (self.secret_path, self.write_path):
+            if os.path.lexists(path):
+                os.unlink(path)
+        shutil.rmtree(self.host_dir, ignore_errors=True)
+        shutil.rmtree(self.setuid_dir, ignore_errors=True)
+
+
+@contextmanager
+def host_fixture(journal: Journal) -> Iterator[HostFixture]:
+    fixture = HostFixture()
+    try:
+        fixture.start()
+        yield fixture
+        journal.append("evidence", label="isolation host", evidence=fixture.evidence())
+    finally:
+        fixture.stop()
+
+
+def workload(seed: int, sizes) -> Iterator[Submission]:
+    rng = random.Random(seed)
+    index = 0
+    for _ in range(sizes.iterations):
+        cases = list(isolation.EXPECTED)
+        rng.shuffle(cases)
+        for case in cases:
+            expected = isolation.EXPECTED[case]
+            ending = "timeout" if expected == "TLE" else "normal"
+            yield Submission(index, f"hostile/{case}", "python", expected, ending, LIMITS)
+            index += 1
+
+
+STAGE = Stage(
+    name="isolation",
+    title="Isolation of hostile submissions (beyond QA-REL-001: security)",
+    workload=workload,
+    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(isolation.EXPECTED),
+    checks=(isolation.check, completeness.check, cleanup.check, leaks.check),
+    host_fixture=host_fixture,
+)

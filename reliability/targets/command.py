@@ -1,0 +1,349 @@
+"""A sandbox driven through its command line, as a target file (docs/targets.md) describes it.
+
+Every call is a subprocess in its own session, bounded by a timeout so a hung sandbox cannot hang a
+worker. The program's processes are found through the box's cgroups (owns/box_cgroups) and its uid
+(owns/uid_base + box), which is also how recover kills what a dead run left when the file has no
+recover command.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from reliability.targets import results
+from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target, TargetError
+from reliability.targets.description import Description, render
+
+EVIDENCE_CHARS = 4096  # of each output stream kept in the history
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_RUN_GRACE_S = 10.0
+
+
+@dataclass
+class Call:
+    argv: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    def evidence(self) -> dict:
+        return {
+            "argv": self.argv,
+            "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
+            "stdout": self.stdout[-EVIDENCE_CHARS:],
+            "stderr": self.stderr[-EVIDENCE_CHARS:],
+        }
+
+    def why(self) -> str:
+        if self.timed_out:
+            return f"{self.argv[0]} did not finish in time (killed)"
+        last = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        return f"{self.argv[0]} exited {self.exit_code}" + (f": {last[-1][:300]}" if last else "")
+
+
+def call(argv: list[str], timeout: float) -> Call:
+    """Run `argv` to completion or `timeout`; a program that cannot start raises TargetError."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # so a timeout kills the sandbox's helpers too
+        )
+    except OSError as e:
+        raise TargetError(f"cannot start {argv[0]}: {e.strerror or e}") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return Call(argv, proc.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        return Call(argv, proc.returncode, out, err, timed_out=True)
+
+
+class CommandTarget(Target):
+    def __init__(self, desc: Description):
+        self.desc = desc
+        self.doc = desc.doc
+        self.name = desc.name
+        self.capabilities = frozenset(self.doc.get("capabilities", []))
+        self.timeout_s = float(self.doc["commands"].get("timeout_s", DEFAULT_TIMEOUT_S))
+        self.run_grace_s = float(self.doc["commands"].get("run_grace_s", DEFAULT_RUN_GRACE_S))
+        self._version: str | None = None
+
+    # -- naming -----------------------------------------------------------------------------------
+    def _owns(self, key: str, **more) -> str:
+        return render(self.doc["owns"][key], self.desc.values(**more))
+
+    def box_dir(self, box: int) -> str:
+        return self._owns("box_dir", box=box)
+
+    def _box_values(self, box: int) -> dict:
+        box_dir = self.box_dir(box)
+        work_dir = (
+            self._owns("work_dir", box=box, box_dir=box_dir) if "work_dir" in self.doc["owns"] else box_dir
+        )
+        return self.desc.values(box=box, box_dir=box_dir, work_dir=work_dir)
+
+    def _argv(self, key: str, values: dict) -> list[str]:
+        return [render(a, values) for a in self.doc["commands"][key]]
+
+    # -- contract ---------------------------------------------------------------------------------
+    def version(self) -> str:
+        if self._version is None:
+            self._version = f"described by {self.desc.source}"
+            if "version" in self.doc["commands"]:
+                c = call(self._argv("version", self.desc.values()), self.timeout_s)
+                lines = (c.stdout.strip() or c.stderr.strip()).splitlines()
+                if c.exit_code == 0 and lines:
+                    self._version = f"{lines[0][:200]}, {self._version}"
+        return self._version
+
+    def owned(self, boxes: list[int] | None = None) -> Owned:
+        owns = self.doc["owns"]
+        vals = self.desc.values()
+        uid_range = tuple(owns["uid_range"]) if "uid_range" in owns else None
+        if boxes and "uid_base" in owns:  # per-box uids: this run's boxes only
+            uid_range = (owns["uid_base"] + min(boxes), owns["uid_base"] + max(boxes))
+        files = [f["glob"] for f in owns.get("state_files", []) + owns.get("lock_files", [])]
+        return Owned(
+            box_root=vals["box_root"],
+            cgroup_roots=[p for t in owns.get("cgroup_roots", []) for p in expand_dirs(render(t, vals))],
+            uid_range=uid_range,
+            temp_roots=[render(t, vals) for t in owns.get("temp_roots", [])],
+            state_files=[render(t, vals) for t in files],
+        )
+
+    def init(self, box: int) -> None:
+        c = call(self._argv("init", self._box_values(box)), self.timeout_s)
+        if c.exit_code != 0 or c.timed_out:
+            raise TargetError(f"init of box {box}: {c.why()}")
+
+    def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
+        values = self._box_values(box)
+        try:
+            file_args = self._place_files(values, files)
+        except OSError as e:
+            return Result(verdict="IE", message=f"copy into box {box} failed: {e}")
+        meta = self._meta_path(box)
+        values.update(
+            cpu_s=limits.cpu_s,
+            wall_s=limits.wall_s,
+            mem_mb=limits.mem_mb,
+            mem_kb=limits.mem_mb * 1024,
+            mem_bytes=limits.mem_mb * 1024 * 1024,
+            processes=limits.processes,
+            output_kb=limits.output_kb,
+            meta=meta,
+            command_line=shlex.join(command),
+        )
+        argv: list[str] = []
+        for template in self.doc["commands"]["run"]:
+            if template == "{command}":
+                argv += command
+            elif template == "{files}":
+                argv += file_args
+            else:
+                argv.append(render(template, values))
+        exit_status = self.doc["result"]["format"] == "exit_status"
+        try:
+            c = call(argv, limits.wall_s if exit_status else limits.wall_s + self.run_grace_s)
+            return self._result(c, values, limits)
+        except TargetError as e:
+            return Result(verdict="IE", message=str(e), raw={"argv": argv})
+        finally:
+            if meta and os.path.exists(meta):
+                os.unlink(meta)
+
+    def _place_files(self, values: dict, files: dict[str, str]) -> list[str]:
+        spec = self.doc["files"]
+        args: list[str] = []
+        for src, name in files.items():
+            if "option" in spec:
+                args += [render(a, {**values, "src": src, "name": name}) for a in spec["option"]]
+                continue
+            dest = render(spec["copy_to"], {**values, "name": name})
+            shutil.copyfile(src, dest)
+            os.chmod(dest, 0o755 if os.access(src, os.X_OK) else 0o644)  # the box uid must read it
+        return args
+
+    def _meta_path(self, box: int) -> str:
+        """A fresh file of ours for the sandbox's meta output ('' when the file uses none); removed after."""
+        uses = [*self.doc["commands"]["run"], self.doc["result"].get("file", "")]
+        if not any("{meta}" in t for t in uses):
+            return ""
+        fd, path = tempfile.mkstemp(prefix=f"reliability-{self.name}-box{box}-", suffix=".meta")
+        os.close(fd)
+        return path
+
+    def _result(self, c: Call, values: dict, limits: Limits) -> Result:
+        spec = self.doc["result"]
+        evidence = c.evidence()
+        if c.timed_out and spec["format"] == "exit_status":
+            return Result(
+                verdict="TLE",
+                wall_s=limits.wall_s,
+                message="wall time (enforced by the pipeline)",
+                raw=evidence,
+            )
+        ok_codes = spec.get("ok_exit_codes", [0])
+        if c.timed_out or (spec["format"] != "exit_status" and c.exit_code not in ok_codes):
+            return Result(verdict="IE", message=f"run: {c.why()}", raw=evidence)
+        text = c.stdout
+        if "file" in spec:
+            path = render(spec["file"], values)
+            try:
+                with open(path, errors="replace") as f:
+                    text = f.read()
+            except OSError as e:
+                return Result(verdict="IE", message=f"result file {path}: {e.strerror}", raw=evidence)
+            evidence["result_file"] = text[-EVIDENCE_CHARS:]
+        try:
+            result = results.parse(spec, c.exit_code, text)
+        except results.ResultError as e:
+            return Result(verdict="IE", message=f"unreadable result: {e}", raw=evidence)
+        result.raw = {**evidence, **result.raw}
+        if "stdout_file" in spec and not result.stdout:
+            result.stdout = _head(render(spec["stdout_file"], values))
+        return result
+
+    def cleanup(self, box: int) -> CleanupOutcome:
+        steps = []
+        try:
+            c = call(self._argv("cleanup", self._box_values(box)), self.timeout_s)
+            ok, error = c.exit_code == 0 and not c.timed_out, "" if c.exit_code == 0 else c.why()
+        except TargetError as e:
+            ok, error = False, str(e)
+        steps.append({"name": "cleanup command", "ok": ok, "error": error})
+        left = self.box_pids(box)
+        steps.append(
+            {"name": "no box processes left", "ok": not left, "error": f"alive: {left}" if left else ""}
+        )
+        failed = [s for s in steps if not s["ok"]]
+        return CleanupOutcome(
+            ok=not failed, steps=steps, error=f"{failed[0]['name']}: {failed[0]['error']}" if failed else ""
+        )
+
+    def recover(self, box: int | None = None) -> list[str]:
+        commands = self.doc["commands"]
+        if box is None and "recover_all" in commands:
+            c = call(self._argv("recover_all", self.desc.values()), self.timeout_s)
+            if c.exit_code != 0 or c.timed_out:
+                raise TargetError(f"recover: {c.why()}")
+            return [f"recover_all: {c.stdout.strip()[:300]}"] if c.stdout.strip() else []
+        removed: list[str] = []
+        for b in [box] if box is not None else self.present_boxes():
+            killed = self._kill_box(b)
+            if killed:
+                removed.append(f"box {b}: killed {killed}")
+            key = "recover" if "recover" in commands else "cleanup"
+            c = call(self._argv(key, self._box_values(b)), self.timeout_s)
+            if c.exit_code != 0 or c.timed_out:
+                raise TargetError(f"recover of box {b} ({key} command): {c.why()}")
+            removed.append(f"box {b}: {key} command done")
+        return removed
+
+    def present_boxes(self) -> list[int]:
+        """Boxes that have a directory or a cgroup now (what recover(None) must look at)."""
+        patterns = [self.doc["owns"]["box_dir"], *self.doc["owns"].get("box_cgroups", [])]
+        found: set[int] = set()
+        for template in patterns:
+            prefix, _, suffix = render(template, self.desc.values(box="\0")).partition("\0")
+            number = re.compile(r"(\d+)" + re.escape(suffix) + "$")
+            for path in glob.glob(prefix + "*" + suffix):  # templates are globs (cgroups use *)
+                m = number.search(path)
+                if m:
+                    found.add(int(m.group(1)))
+        return sorted(found)
+
+    def box_pids(self, box: int) -> list[int]:
+        pids: set[int] = set()
+        for template in self.doc["owns"].get("box_cgroups", []):
+            for top in glob.glob(render(template, self.desc.values(box=box))):
+                pids.update(_cgroup_tree_pids(top))
+        if "uid_base" in self.doc["owns"]:
+            pids.update(_pids_of_uid(self.doc["owns"]["uid_base"] + box))
+        return sorted(pids)
+
+    def _kill_box(self, box: int) -> list[int]:
+        killed = []
+        for pid in self.box_pids(box):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+        return killed
+
+    def close(self) -> None:
+        """Nothing to release (meta files are removed after each run); kept for callers' symmetry."""
+
+
+def expand_dirs(pattern: str) -> list[str]:
+    """`pattern` with its wildcard components expanded over existing directories; literal components
+    are kept even if missing (a cgroup root a sandbox creates on first use is still its root)."""
+    paths = ["/" if pattern.startswith("/") else ""]
+    for part in [p for p in pattern.split("/") if p]:
+        if glob.has_magic(part):
+            paths = [
+                m
+                for base in paths
+                for m in glob.glob(os.path.join(glob.escape(base), part))
+                if os.path.isdir(m)
+            ]
+        else:
+            paths = [os.path.join(base, part) for base in paths]
+    return sorted(set(paths))
+
+
+def _cgroup_tree_pids(top: str) -> list[int]:
+    pids = []
+    for dirpath, _dirs, names in os.walk(top):
+        if "cgroup.procs" in names:
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids += [int(line) for line in f if line.strip()]
+            except OSError:
+                continue  # removed while we walked
+    return pids
+
+
+def _pids_of_uid(uid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            out.append(int(entry))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _head(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(EVIDENCE_CHARS)
+    except OSError:
+        return ""

@@ -1,0 +1,232 @@
+"""The fleet over real SSH: two sshd on 127.0.0.1 play two hosts, driven by real Ansible.
+
+Both "hosts" are this machine, so each gets its own work directory, box range and cgroup name through
+host vars. Nothing is sent to any address but loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+HOSTS = ("h1", "h2")
+
+if os.geteuid() != 0:
+    pytest.skip(
+        "skipped: the fleet test runs stages on the built-in sandbox, which needs root",
+        allow_module_level=True,
+    )
+if not os.path.exists(SSHD):
+    pytest.skip("skipped: no sshd (apt-get install openssh-server)", allow_module_level=True)
+pytest.importorskip("ansible_runner", reason="skipped: no ansible-runner (pip install '.[fleet]')")
+
+from reliability import fleet  # noqa: E402
+from reliability.fleet_wheelhouse import build_wheelhouse  # noqa: E402
+from reliability.gate import format_host_stage_table, gate, write_merged_junit  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"sshd exited: {log.read_text(errors='replace')[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            try:  # a short pause that also notices sshd exiting
+                proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+    raise RuntimeError(f"sshd on port {port} never accepted a connection")
+
+
+class Sshd:
+    """One sshd -D on 127.0.0.1, its own config, host key and log; stopped by its pid."""
+
+    def __init__(self, work: Path, name: str, authorized_keys: Path):
+        self.dir = work / f"sshd-{name}"
+        self.dir.mkdir()
+        self.port = _free_port()
+        self.host_key = self.dir / "host_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key)], check=True)
+        self.config = self.dir / "sshd_config"
+        self.config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\nAuthorizedKeysFile {authorized_keys}\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n"
+        )
+        self.log = self.dir / "sshd.log"
+        self.proc = subprocess.Popen([SSHD, "-D", "-f", str(self.config), "-E", str(self.log)])
+        _wait_for_port(self.port, self.proc, self.log)
+
+    def known_hosts_line(self) -> str:
+        return f"[127.0.0.1]:{self.port} {(self.dir / 'host_key.pub').read_text().strip()}\n"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def two_hosts() -> Iterator[dict]:
+    work = Path(tempfile.mkdtemp(prefix=f"fleet-ssh-{os.getpid()}-"))
+    made_run_sshd = not os.path.isdir("/run/sshd")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    daemons: dict[str, Sshd] = {}
+    tag = f"fl{os.getpid()}"
+    box_base = 500 + (os.getpid() % 10) * 40  # two ranges of 20 boxes, apart from the other engineers
+    try:
+        key = work / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        authorized = work / "authorized_keys"
+        authorized.write_text((work / "id_ed25519.pub").read_text())
+        for name in HOSTS:
+            daemons[name] = Sshd(work, name, authorized)
+        known = work / "known_hosts"
+        known.write_text("".join(d.known_hosts_line() for d in daemons.values()))
+        hosts = {}
+        for i, name in enumerate(HOSTS):
+            home = work / name
+            hosts[name] = {
+                "ansible_host": "127.0.0.1",
+                "ansible_port": daemons[name].port,
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(key),
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
+                "-o IdentitiesOnly=yes -o BatchMode=yes",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "reliability_home": str(home),
+                "reliability_box_base": box_base + 20 * i,
+                "reliability_target_options": {
+                    "box_root": str(home / "boxes"),
+                    "cgroup_name": f"refbox-{tag}{name}",
+                },
+            }
+        inventory = work / "inventory.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        # Built once: every provision run in this module must see the same source, whoever edits it.
+        wheelhouse = build_wheelhouse()
+        yield {"work": work, "inventory": inventory, "daemons": daemons, "wheelhouse": wheelhouse}
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+        for name in HOSTS:  # whatever a failed run left: box mounts and cgroups of this test only
+            venv_cli = work / name / "venv" / "bin" / "reliability"
+            if venv_cli.exists():
+                opts = f"refbox-{tag}{name}"
+                subprocess.run(
+                    [
+                        str(venv_cli),
+                        "box",
+                        "recover",
+                        "--root",
+                        str(work / name / "boxes"),
+                        "--cgroup-name",
+                        opts,
+                    ],
+                    capture_output=True,
+                )
+        shutil.rmtree(work, ignore_errors=True)
+        if made_run_sshd:
+            shutil.rmtree("/run/sshd", ignore_errors=True)
+
+
+def _changed(result: fleet.FleetResult) -> int:
+    return sum((result.outcome.stats or {}).get("changed", {}).values())
+
+
+def test_provision_twice_then_fleet_run_then_unreachable_host(two_hosts: dict) -> None:
+    inventory, work = two_hosts["inventory"], two_hosts["work"]
+    wheelhouse = two_hosts["wheelhouse"]
+
+    first = fleet.provision(inventory, wheelhouse=wheelhouse, timeout=600, work_root=work)
+    assert first.ok, (first.problems, first.outcome.status)
+    assert _changed(first) > 0
+    second = fleet.provision(inventory, wheelhouse=wheelhouse, timeout=600, work_root=work)
+    assert second.ok, (second.problems, second.outcome.status)
+    assert _changed(second) == 0, second.outcome.stats
+
+    reports = work / "reports"
+    run_args = ["--submissions", "12", "--iterations", "8"]
+    result = fleet.run(
+        inventory,
+        ["stress", "leaks"],
+        profile="smoke",
+        reports_dir=reports,
+        run_args=run_args,
+        timeout=600,
+        work_root=work,
+    )
+    assert result.ok, (result.problems, result.outcome.status, result.outcome.leftovers)
+    for host in HOSTS:
+        assert (reports / host / "reports" / "stress.xml").is_file()
+        assert (reports / host / "reports" / "leaks.xml").is_file()
+        assert list((reports / host / "runs").glob("*/history.jsonl")), f"{host}: no history came back"
+    verdict = gate(reports, expect=["stress", "leaks", "fleet"])
+    assert verdict.ok, verdict.reasons
+    table = format_host_stage_table(verdict).splitlines()
+    assert table[0].split() == ["host", "fleet", "leaks", "stress"]
+    assert [line.split() for line in table[1:]] == [[h, "pass", "pass", "pass"] for h in HOSTS]
+    merged = ET.parse(write_merged_junit(reports, work / "merged.xml")).getroot()
+    hostnames = sorted({s.get("hostname") for s in merged.iter("testsuite")})
+    assert hostnames == list(HOSTS) and len(list(merged.iter("testsuite"))) == 6
+
+    two_hosts["daemons"]["h2"].stop()
+    reports_down = work / "reports-down"
+    down = fleet.run(
+        inventory,
+        ["stress"],
+        profile="smoke",
+        reports_dir=reports_down,
+        run_args=run_args,
+        timeout=600,
+        work_root=work,
+    )
+    assert not down.ok
+    assert set(down.problems) == {"h2"} and "unreachable" in down.problems["h2"]
+    verdict = gate(reports_down, expect=["stress", "fleet"])
+    assert not verdict.ok
+    assert any(r.startswith("h2/fleet.xml") and "unreachable" in r for r in verdict.reasons), verdict.reasons
+    assert not any(r.startswith("h1/") for r in verdict.reasons), verdict.reasons
+
+
+def test_provision_fails_clearly_when_cgroups_are_unusable(two_hosts: dict) -> None:
+    work = two_hosts["work"]
+    empty_root = work / "no-cgroups"
+    empty_root.mkdir(exist_ok=True)
+    empty_mountinfo = work / "no-mountinfo"
+    empty_mountinfo.write_text("")
+    result = fleet.provision(
+        two_hosts["inventory"],
+        wheelhouse=two_hosts["wheelhouse"],
+        extravars={"reliability_cgroup_root": str(empty_root), "reliability_mountinfo": str(empty_mountinfo)},
+        timeout=600,
+        work_root=work,
+    )
+    assert not result.ok
+    assert "cgroups unusable on h1" in result.problems["h1"], result.problems
