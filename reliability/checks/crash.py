@@ -6,6 +6,7 @@ after its supervisor dies and still clean them up with its recover (or the other
 
 from __future__ import annotations
 
+from reliability.checks.aftermath import probe_problems, recovery_problems
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.history import History
 
@@ -34,21 +35,9 @@ def check(history: History) -> list[CheckResult]:
             problems[LEFT] += [f"{at}: {kind}: {item}" for item in items]
         problems[STATE] += [f"{at}: {line}" for line in e["left"]["state_files"]]
         rec = e["recovered"]
-        if rec["recover_error"]:
-            problems[RECOVERED].append(f"{at}: recover failed: {rec['recover_error']}")
-        for label, diff in (("new", rec["new"]), ("gone", rec["gone"])):
-            problems[RECOVERED] += [
-                f"{at}: {label} {kind}: {i}" for kind, items in diff.items() for i in items
-            ]
+        problems[RECOVERED] += recovery_problems(at, rec)
         problems[RECOVERED] += [f"{at}: after recover: {line}" for line in rec["state_files"]]
-        probe = e["probe"]
-        if "skipped" in probe:
-            problems[HEALTHY].append(f"{at}: probe not run: {probe['skipped']}")
-        elif probe["verdict"] != "OK" or not probe["stdout_ok"] or not probe["cleanup_ok"]:
-            problems[HEALTHY].append(
-                f"{at}: probe got {probe['verdict']} (stdout ok {probe['stdout_ok']}, cleanup ok "
-                f"{probe['cleanup_ok']}) {probe['message']} {probe.get('cleanup_error', '')}".strip()
-            )
+        problems[HEALTHY] += probe_problems(at, e["probe"])
     phases = sorted({e["phase"] for e in done})
     summary = f"{len(done)} crashes at {', '.join(phases)}" + (
         f"; skipped: {'; '.join(skips)}" if skips else ""

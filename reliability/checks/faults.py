@@ -7,6 +7,7 @@ leak check is not used here: the injected failures leave things until recover, b
 
 from __future__ import annotations
 
+from reliability.checks.aftermath import probe_problems, recovery_problems
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.history import History
 
@@ -52,18 +53,8 @@ def check(history: History) -> list[CheckResult]:
             if kind not in may:
                 problems[EXPLAINED] += [f"{at}: {kind} not explained by the step: {i}" for i in items]
         problems[EXPLAINED] += [f"{at}: {line}" for line in e["left"]["state_files"]]
-        rec = e["recovered"]
-        if rec["recover_error"]:
-            problems[RECOVERED].append(f"{at}: recover failed: {rec['recover_error']}")
-        for label, diff in (("new", rec["new"]), ("gone", rec["gone"])):
-            problems[RECOVERED] += [
-                f"{at}: {label} {kind}: {i}" for kind, items in diff.items() for i in items
-            ]
-        probe = e["probe"]
-        if "skipped" in probe:
-            problems[HEALTHY].append(f"{at}: probe not run: {probe['skipped']}")
-        elif probe["verdict"] != "OK" or not probe["stdout_ok"] or not probe["cleanup_ok"]:
-            problems[HEALTHY].append(f"{at}: probe got {probe['verdict']}: {probe['message']}")
+        problems[RECOVERED] += recovery_problems(at, e["recovered"])
+        problems[HEALTHY] += probe_problems(at, e["probe"])
     summary = f"{len(done)} injected failures: {', '.join(e['step'] for e in done)}"
     summary += f"; skipped: {'; '.join(skips)}" if skips else ""
     evidence = [

@@ -17,7 +17,8 @@ import os
 
 from reliability.faults import busy_mount
 from reliability.refbox import failpoints
-from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
+from reliability.targets.base import CleanupOutcome, Target
+from reliability.targets.delegate import Delegating
 
 STEPS = ("reap", "close fds", "unmount", "remove cgroup", "remove temp dirs")  # as the refbox names them
 FROM_OUTSIDE = {"unmount": "a process holding the box mount busy"}
@@ -41,45 +42,19 @@ def box_dir(target: Target, box: int) -> str:
     return os.path.join(target.owned([box]).box_root, str(box))
 
 
-class FailStep(Target):
+class FailStep(Delegating):
     """Delegates to `inner`; its cleanup() runs with `step` made to fail."""
 
     def __init__(self, inner: Target, step: str):
-        self.inner, self.step = inner, step
-        self.name, self.capabilities = inner.name, inner.capabilities
+        super().__init__(inner)
+        self.step = step
         self.outcome: CleanupOutcome | None = None
-
-    def version(self) -> str:
-        return self.inner.version()
-
-    def owned(self, boxes: list[int] | None = None) -> Owned:
-        return self.inner.owned(boxes)
-
-    def init(self, box: int) -> None:
-        self.inner.init(box)
-
-    def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
-        return self.inner.run(box, command, limits, files)
-
-    def recover(self, box: int | None = None) -> list[str]:
-        return self.inner.recover(box)
-
-    def box_pids(self, box: int) -> list[int]:
-        return self.inner.box_pids(box)
 
     def cleanup(self, box: int) -> CleanupOutcome:
         if self.step == "unmount":
             with busy_mount.hold_busy(box_dir(self.inner, box)):
                 self.outcome = self.inner.cleanup(box)
             return self.outcome
-        saved = os.environ.get(failpoints.ENV)
-        point = f"cleanup.{self.step.replace(' ', '_')}=error"
-        os.environ[failpoints.ENV] = ",".join(filter(None, [saved, point]))
-        try:
+        with failpoints.added(f"cleanup.{self.step.replace(' ', '_')}=error"):
             self.outcome = self.inner.cleanup(box)
-        finally:
-            if saved is None:
-                os.environ.pop(failpoints.ENV, None)
-            else:
-                os.environ[failpoints.ENV] = saved
         return self.outcome

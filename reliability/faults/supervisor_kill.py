@@ -21,7 +21,8 @@ import time
 
 from reliability.refbox import failpoints
 from reliability.refbox.state import state_path
-from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
+from reliability.targets.base import Limits, Result, Target
+from reliability.targets.delegate import Delegating
 
 POLL_S = 0.002
 GIVE_UP_S = 10.0  # past the wall limit: the phase was never reached
@@ -37,48 +38,25 @@ def cannot(target: Target, phase: str) -> str:
     return ""
 
 
-class KillAtPhase(Target):
+class KillAtPhase(Delegating):
     """Delegates to `inner`; during run() a thread kills the supervisor once it is at `phase`."""
 
     def __init__(self, inner: Target, phase: str):
-        self.inner, self.phase = inner, phase
-        self.name, self.capabilities = inner.name, inner.capabilities
+        super().__init__(inner)
+        self.phase = phase
         self.killed: dict = {}  # pid, phase seen, how, seconds into the run
-
-    def version(self) -> str:
-        return self.inner.version()
-
-    def owned(self, boxes: list[int] | None = None) -> Owned:
-        return self.inner.owned(boxes)
-
-    def init(self, box: int) -> None:
-        self.inner.init(box)
-
-    def cleanup(self, box: int) -> CleanupOutcome:
-        return self.inner.cleanup(box)
-
-    def recover(self, box: int | None = None) -> list[str]:
-        return self.inner.recover(box)
-
-    def box_pids(self, box: int) -> list[int]:
-        return self.inner.box_pids(box)
 
     def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
         done = threading.Event()
         killer = threading.Thread(target=self._kill, args=(box, limits, done), daemon=True)
-        saved = os.environ.get(failpoints.ENV)
-        if "phases" in self.capabilities:
-            os.environ[failpoints.ENV] = ",".join(filter(None, [saved, f"phase.{self.phase}=pause"]))
-        killer.start()
-        try:
-            return self.inner.run(box, command, limits, files)
-        finally:
-            if saved is None:
-                os.environ.pop(failpoints.ENV, None)
-            else:
-                os.environ[failpoints.ENV] = saved
-            done.set()
-            killer.join()
+        pause = f"phase.{self.phase}=pause" if "phases" in self.capabilities else ""
+        with failpoints.added(pause):
+            killer.start()
+            try:
+                return self.inner.run(box, command, limits, files)
+            finally:
+                done.set()
+                killer.join()
 
     def _kill(self, box: int, limits: Limits, done: threading.Event) -> None:
         start = time.monotonic()

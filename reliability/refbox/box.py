@@ -83,13 +83,19 @@ class Refbox:
         return self.cgroups.dirs(self.cgroup_name)
 
     # -- lock and state ---------------------------------------------------------------------------
-    def claim(self, box: int) -> locks.BoxLock:
-        """Hold box `box`'s lock (kept until cleanup or recover releases it, or this process dies)."""
+    def claim(self, box: int, exclusive: bool = False) -> locks.BoxLock:
+        """Hold box `box`'s lock (kept until cleanup or recover releases it, or this process dies).
+
+        The lock is this process's: run, cleanup and recover may come from any of its threads. `init`
+        claims exclusively: a box this process already holds is busy to it, so two threads of one
+        pipeline racing for a box are told apart as two processes are (one wins, the others get busy)."""
         if defects.skip_lock():
             return defects.NoLock()  # type: ignore[return-value]
         with self._lock:
             held = self._held.get(_check_box(box))
         if held is not None:
+            if exclusive:
+                raise TargetError(f"box {box} busy (held by this process)")
             return held
         try:
             lock = locks.BoxLock.acquire(self.state_dir, box, self.lock_wait_s, self.run_id)
@@ -98,6 +104,9 @@ class Refbox:
         except OSError as e:
             raise TargetError(f"box {box} lock: {e}") from e
         with self._lock:
+            if box in self._held:  # another thread of ours won the race for its own flock first
+                lock.release()
+                raise TargetError(f"box {box} busy (held by this process)")
             self._held[box] = lock
         return lock
 
@@ -130,7 +139,7 @@ class Refbox:
         Refused while another process holds the box, and for a box not idle (quarantined boxes leave
         quarantine only through recover)."""
         path, uid = self.box_dir(box), self.uid(box)
-        self.claim(box)
+        self.claim(box, exclusive=True)  # refused here: nothing of the holder's is touched below
         try:
             doc = self.read_state(box)
             if not os.path.exists(state.state_path(self.state_dir, box)):

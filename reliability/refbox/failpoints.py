@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 ENV = "REFBOX_FAILPOINTS"
 ACTIONS = ("error", "pause")
@@ -65,3 +67,20 @@ def hit(name: str, points: dict[str, str] | None = None) -> None:
 def defect(name: str) -> bool:
     """True when defect.<name> is switched on (never in normal use)."""
     return f"defect.{name}" in active()
+
+
+@contextmanager
+def added(point: str) -> Iterator[None]:
+    """`point` (e.g. "cleanup.reap=error") active in this process for the block, then as before.
+
+    The environment is the process's: only for stages that run one worker at a time.
+    """
+    saved = os.environ.get(ENV)
+    os.environ[ENV] = ",".join(filter(None, [saved, point]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = saved

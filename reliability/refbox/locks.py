@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 
 from reliability.refbox import audit
@@ -101,7 +102,7 @@ class BoxLock:
     def acquire(cls, state_dir: str, box: int, wait_s: float = 0.0, run_id: str | None = None) -> BoxLock:
         """Claim `box`; raise BoxBusy at once (wait_s=0) or once `wait_s` seconds have passed."""
         path = lock_path(state_dir, box)
-        created = _create_free(path, box)
+        _create_free(path, box)
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         deadline = time.monotonic() + wait_s
         try:
@@ -115,9 +116,12 @@ class BoxLock:
                 if time.monotonic() >= deadline:
                     raise BoxBusy(f"box {box} busy{_held_by(fd)}")
                 time.sleep(POLL_S)
+            # Decided under the flock: whichever thread or process made the file, the first holder
+            # is the one that finds it never held ("used" is set from the first claim on).
+            created = _never_held(fd)
             recovered = _recover_stale(state_dir, box, fd)
             owner = {**me(run_id), "acquired_at": time.time()}
-            _write(fd, {"version": RECORD_VERSION, "box": box, "holder": owner})
+            _write(fd, {"version": RECORD_VERSION, "box": box, "holder": owner, "used": True})
         except BaseException:
             os.close(fd)  # closing drops the flock if we got it
             raise
@@ -127,7 +131,7 @@ class BoxLock:
         if self.fd < 0:
             return
         try:
-            _write(self.fd, {"version": RECORD_VERSION, "box": self.box, "holder": None})
+            _write(self.fd, {"version": RECORD_VERSION, "box": self.box, "holder": None, "used": True})
         finally:
             # Unlock explicitly: a supervisor forked by another thread may still hold a copy of this fd
             # for a moment, and a mere close would leave the flock held until that copy is closed.
@@ -172,19 +176,27 @@ def _create_free(path: str, box: int) -> bool:
     if os.path.lexists(path):
         return False
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.new.{os.getpid()}.{id(path)}"
+    tmp = f"{path}.new.{os.getpid()}.{threading.get_ident()}"  # threads of one pipeline race here too
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, json.dumps({"version": RECORD_VERSION, "box": box, "holder": None}).encode())
-    finally:
-        os.close(fd)
-    try:
+    try:  # the temp file goes whatever happens (a full disk fails the write): never left to collide
+        try:
+            os.write(fd, json.dumps({"version": RECORD_VERSION, "box": box, "holder": None}).encode())
+        finally:
+            os.close(fd)
         os.link(tmp, path)
         return True
     except FileExistsError:
         return False  # another claimant made it first: theirs is as good
     finally:
         os.unlink(tmp)
+
+
+def _never_held(fd: int) -> bool:
+    try:
+        record = json.loads(_read(fd))
+    except ValueError:
+        return False  # corrupt: somebody wrote it, so the box was used
+    return isinstance(record, dict) and record.get("holder") is None and not record.get("used")
 
 
 def _read(fd: int) -> bytes:

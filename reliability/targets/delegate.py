@@ -1,0 +1,35 @@
+"""A target that passes everything to another one: faults wrap a target and change one call."""
+
+from __future__ import annotations
+
+from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
+
+
+class Delegating(Target):
+    def __init__(self, inner: Target):
+        self.inner = inner
+        self.name, self.capabilities = inner.name, inner.capabilities
+
+    def version(self) -> str:
+        return self.inner.version()
+
+    def owned(self, boxes: list[int] | None = None) -> Owned:
+        return self.inner.owned(boxes)
+
+    def init(self, box: int) -> None:
+        self.inner.init(box)
+
+    def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
+        return self.inner.run(box, command, limits, files)
+
+    def cleanup(self, box: int) -> CleanupOutcome:
+        return self.inner.cleanup(box)
+
+    def recover(self, box: int | None = None) -> list[str]:
+        return self.inner.recover(box)
+
+    def box_pids(self, box: int) -> list[int]:
+        return self.inner.box_pids(box)
+
+    def close(self) -> None:
+        self.inner.close()
