@@ -5,6 +5,8 @@ Arguments after `--` go to the command, e.g. `nox -s stress -- --profile release
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -51,6 +53,25 @@ def fleet(session: nox.Session) -> None:
     _install(session, "[fleet]")
     args = session.posargs or ["--stages", "stress,leaks", "--profile", "smoke"]
     session.run("reliability", "fleet", "run", *args)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """HTML report (reports/<stage>.html) of the newest run of each stage, or of the runs given after --."""
+    _install(session, "[report]")
+    runs = session.posargs or _newest_runs(Path("runs"))
+    if not runs:
+        session.error("no run directories under runs/: run a stage first (nox -s stress leaks)")
+    for run_dir in runs:
+        # exit 1 means a check failed: the page shows which, so it is not a failure of this session
+        session.run("reliability", "report", str(run_dir), "--html", success_codes=[0, 1])
+
+
+def _newest_runs(root: Path) -> list[Path]:
+    newest: dict[str, Path] = {}
+    for run_dir in sorted(root.glob("*-*-*-*"), key=lambda p: p.stat().st_mtime):
+        newest[run_dir.name.split("-")[0]] = run_dir
+    return sorted(newest.values())
 
 
 @nox.session
