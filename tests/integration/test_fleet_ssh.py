@@ -34,6 +34,7 @@ if not os.path.exists(SSHD):
 pytest.importorskip("ansible_runner", reason="skipped: no ansible-runner (pip install '.[fleet]')")
 
 from reliability import fleet  # noqa: E402
+from reliability.fleet_runner import MARKER  # noqa: E402
 from reliability.fleet_wheelhouse import build_wheelhouse  # noqa: E402
 from reliability.gate import format_host_stage_table, gate, write_merged_junit  # noqa: E402
 
@@ -131,7 +132,13 @@ def two_hosts() -> Iterator[dict]:
         inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
         # Built once: every provision run in this module must see the same source, whoever edits it.
         wheelhouse = build_wheelhouse()
-        yield {"work": work, "inventory": inventory, "daemons": daemons, "wheelhouse": wheelhouse}
+        yield {
+            "work": work,
+            "inventory": inventory,
+            "daemons": daemons,
+            "wheelhouse": wheelhouse,
+            "box_uids": range(60000 + box_base, 60000 + box_base + 40),  # both hosts' box ranges
+        }
     finally:
         for daemon in daemons.values():
             daemon.stop()
@@ -154,6 +161,32 @@ def two_hosts() -> Iterator[dict]:
         shutil.rmtree(work, ignore_errors=True)
         if made_run_sshd:
             shutil.rmtree("/run/sshd", ignore_errors=True)
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids whose environment carries `marker` (how a fleet run's processes are known, on any host)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as f:
+                    if marker.encode() in f.read().split(b"\0"):
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _box_uid_processes(uids: range) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid in uids:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _changed(result: fleet.FleetResult) -> int:
@@ -195,6 +228,22 @@ def test_provision_twice_then_fleet_run_then_unreachable_host(two_hosts: dict) -
     merged = ET.parse(write_merged_junit(reports, work / "merged.xml")).getroot()
     hostnames = sorted({s.get("hostname") for s in merged.iter("testsuite")})
     assert hostnames == list(HOSTS) and len(list(merged.iter("testsuite"))) == 6
+
+    # A run cut by its timeout mid-stage: an error for every host, and nothing of it left running.
+    cut = fleet.run(
+        inventory,
+        ["stress"],
+        profile="smoke",
+        reports_dir=work / "reports-cut",
+        run_args=["--submissions", "400"],
+        timeout=15,
+        work_root=work,
+    )
+    assert not cut.ok and cut.outcome.status == "timeout", (cut.outcome.status, cut.problems)
+    assert set(cut.problems) == set(HOSTS), cut.problems
+    assert _processes_with(f"{MARKER}={cut.outcome.ident}") == []
+    assert _box_uid_processes(two_hosts["box_uids"]) == []
+    assert not gate(work / "reports-cut", expect=["stress", "fleet"]).ok
 
     two_hosts["daemons"]["h2"].stop()
     reports_down = work / "reports-down"
