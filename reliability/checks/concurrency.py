@@ -8,9 +8,9 @@ Completeness per submission id is checks/completeness.py, shared with the other 
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 
 from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.checks.overlap import overlapping
 from reliability.history import History
 
 DEADLOCK = "no deadlocks"
@@ -59,20 +59,14 @@ def _deadlock(history: History) -> CheckResult:
 def _exclusive(history: History) -> CheckResult:
     """A box is busy from its run's start to its cleanup's record; two busy spans on one box overlap."""
     cleaned = {c["index"]: c["t"] for c in history.cleanups if c["index"] is not None}
-    spans: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
-    for index, r in history.results.items():
-        spans[r["box"]].append((r["started"], cleaned.get(index, r["ended"]), index))
+    spans = [(r["box"], r["started"], cleaned.get(i, r["ended"]), i) for i, r in history.results.items()]
     if not spans:
         return skipped(EXCLUSIVE, "no results: nothing ran")
-    problems = []
-    for box, items in sorted(spans.items()):
-        items.sort()
-        for (_, e1, i1), (s2, _, i2) in zip(items, items[1:]):
-            if s2 < e1:
-                problems.append(f"box {box}: index {i2} started {e1 - s2:.3f} s before index {i1} was done")
+    problems = overlapping(spans)
     if problems:
         return failed(EXCLUSIVE, f"{len(problems)} overlapping executions in one box", problems)
-    return passed(EXCLUSIVE, f"{len(history.results)} executions in {len(spans)} boxes, none overlapping")
+    boxes = len({box for box, *_ in spans})
+    return passed(EXCLUSIVE, f"{len(history.results)} executions in {boxes} boxes, none overlapping")
 
 
 def _queue(samples: list[dict]) -> CheckResult:

@@ -10,9 +10,8 @@ corrupt-lock sub-cases need a target with locks; without them they are skipped, 
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.checks.overlap import overlapping
 from reliability.history import History
 
 OVERLAP = "no overlapping executions in one box (history timestamps)"
@@ -30,21 +29,7 @@ def check(history: History) -> list[CheckResult]:
 
 def overlaps(ran: list[dict]) -> list[str]:
     """One line per execution that began before an earlier one in the same box had ended."""
-    by_box: dict[int, list[dict]] = defaultdict(list)
-    for r in ran:
-        by_box[r["box"]].append(r)
-    lines = []
-    for box, runs in sorted(by_box.items()):
-        windows = sorted((window(r), r["index"]) for r in runs)
-        (_, latest_end), latest = windows[0]
-        for (start, end), index in windows[1:]:
-            if start < latest_end:
-                lines.append(
-                    f"box {box}: index {index} ran from {start:.3f} while index {latest} ran until {latest_end:.3f}"
-                )
-            if end > latest_end:
-                latest_end, latest = end, index
-    return lines
+    return overlapping((r["box"], *window(r), r["index"]) for r in ran)
 
 
 def window(r: dict) -> tuple[float, float]:
