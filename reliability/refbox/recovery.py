@@ -20,6 +20,9 @@ from reliability.targets.base import TargetError
 if TYPE_CHECKING:
     from reliability.refbox.box import Refbox
 
+UNMOUNT_TRIES = 20
+UNMOUNT_WAIT_S = 0.025  # 0.5 s in all before a busy mount is detached lazily
+
 
 def processes_with_uids(uids: set[int]) -> dict[int, int]:
     """pid -> real uid of every live process whose real uid is in `uids`."""
@@ -127,6 +130,19 @@ def _kill(refbox: Refbox, box: int, removed: list[str], failures: list[str]) -> 
             pass
 
 
+def _unmount_when_free(point: str) -> None:
+    """Unmount, giving processes killed a moment ago time to exit (init reaps them, not us); EBUSY after
+    that is a real holder."""
+    for _ in range(UNMOUNT_TRIES - 1):
+        try:
+            return mounts.unmount(point)
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+        time.sleep(UNMOUNT_WAIT_S)
+    mounts.unmount(point)
+
+
 def _remove_rest(refbox: Refbox, box: int, removed: list[str], failures: list[str]) -> None:
     path = refbox.box_dir(box)
     fds = cleanup.fds_into(path)
@@ -137,7 +153,7 @@ def _remove_rest(refbox: Refbox, box: int, removed: list[str], failures: list[st
         if not mounts.is_mounted(point):
             continue
         try:
-            mounts.unmount(point)
+            _unmount_when_free(point)
             removed.append(f"mount {point}")
         except OSError as e:
             if e.errno != errno.EBUSY:
