@@ -182,3 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reliability: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`report RUN | head`): not an error of ours. Point stdout at /dev/null
+        # so the interpreter's final flush does not raise again, and exit as a shell would on SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

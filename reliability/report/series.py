@@ -12,6 +12,7 @@ import math
 import shlex
 from dataclasses import dataclass
 
+from reliability.checks import degradation
 from reliability.checks.verdicts import _is_wrong  # the check's rule, not a second opinion
 from reliability.history import History
 
@@ -133,7 +134,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def overhead_by_language(history: History) -> dict[str, list[OverheadPoint]]:
-    """Per language, the p50/p95/p99 of sandbox overhead in each window that has runs of it."""
+    """Per language, the p50/p95/p99 of sandbox overhead in each window that has runs of it.
+
+    TLE runs are left out, as in the degradation check: their wall minus CPU is the program's own
+    sleep or the limit's slack, not the sandbox.
+    """
     windows = _windows(history)
     width = windows[0].width_s
     buckets: dict[str, dict[int, list[float]]] = collections.defaultdict(
@@ -142,7 +147,7 @@ def overhead_by_language(history: History) -> dict[str, list[OverheadPoint]]:
     for r in _results(history):
         sub = history.submissions.get(r["index"])
         value = overhead_s(r)
-        if sub is None or value is None:
+        if sub is None or value is None or r["result"]["verdict"] in degradation.EXCLUDED_VERDICTS:
             continue
         i = _window_index(r["ended"] - start_time(history), width, len(windows))
         buckets[sub.language][i].append(value)
@@ -248,8 +253,6 @@ def degradation_windows(history: History) -> list[ComparedWindows]:
 
     Taken from the check's own grouping and window rule, so the marks show exactly what it compared.
     """
-    from reliability.checks import degradation
-
     t0 = start_time(history)
     out = []
     for (language, verdict, metric), runs in sorted(degradation.samples(history).items()):

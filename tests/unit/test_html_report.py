@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from report_histories import HOSTILE, degrading_run, failing_analysis, failing_run
+from report_histories import HOSTILE, degrading_run, failing_analysis, failing_run, timed_run
 from synthetic_history import HistoryBuilder, clean_runs
 
 from reliability import cli
@@ -217,3 +218,27 @@ def test_a_degradation_is_on_top_and_its_compared_windows_are_marked(tmp_path):
     assert windows.early[1] - windows.early[0] == pytest.approx(18.0, abs=0.5)
     assert windows.late[0] > windows.early[1]
     assert f"<td>{windows.late[0]:.1f}-{windows.late[1]:.1f}</td>" in overhead
+
+
+def test_the_overhead_series_leaves_out_tle_runs(tmp_path):
+    # A TLE run's wall minus CPU is its sleep or the limit's slack, not the sandbox: 5 s here would
+    # swamp every percentile of the window it falls in.
+    b = HistoryBuilder(tmp_path)
+    timed_run(b, 0, "python/ok", "python", "OK", "OK", at_s=1.0, wall_s=0.05, cpu_s=0.02)
+    timed_run(b, 1, "python/tle_sleep", "python", "TLE", "TLE", at_s=1.5, wall_s=5.0, cpu_s=0.0)
+    b.end(executions=2)
+    b.journal.close()
+    (point,) = series.overhead_by_language(analyze(b.run_dir).history)["python"]
+    assert point.samples == 1 and point.p99 == pytest.approx(0.03)
+
+
+def test_report_into_a_closed_pipe_exits_quietly(failing_dir, tmp_path):
+    # `reliability report RUN | head`: the reader leaves early; no traceback, the shell's SIGPIPE code.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reliability", "report", str(failing_dir[0]), "--reports", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the child writes a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""
