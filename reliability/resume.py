@@ -63,8 +63,26 @@ def plan_from(history: History) -> ResumePlan:
         done=done,
         rerun=sorted(set(history.submissions) - done),
         uncleaned={i: history.results[i]["box"] for i in sorted(results - cleaned)},
-        elapsed_s=max(0.0, history.events[-1]["t"] - start["t"]),
+        elapsed_s=running_time(history),
     )
+
+
+def running_time(history: History) -> float:
+    """Seconds the run was going, summed over its segments: the time it was down is not counted.
+
+    A segment starts at the stage start or at a "resume" event and ends at its last event before the
+    next resume.
+    """
+    total, seg_start, last = 0.0, None, None
+    for event in history.events:
+        if event["type"] == "stage_start" or event["type"] == "resume":
+            if seg_start is not None:
+                total += max(0.0, last - seg_start)
+            seg_start = event["t"]
+        last = event["t"]
+    if seg_start is not None:
+        total += max(0.0, last - seg_start)
+    return total
 
 
 def _last_resume_seq(history: History) -> int:
