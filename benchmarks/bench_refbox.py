@@ -1,7 +1,9 @@
 """Refbox speed: a full init+run+cleanup cycle, and a run alone, for a trivial C++ binary.
 
 Direction (not a test): IOI isolate 1.10.1 on a 2-core machine takes about 6-7 ms a run and 13-17 ms a full
-cycle. Run as root: `python3 benchmarks/bench_refbox.py [--runs 200]`. Writes benchmarks/results/refbox.json.
+cycle. Supervisors come from the fork server, as in the pipeline (refbox/forkserver.py); --no-fork-server
+forks them from this process instead, as `reliability box run` does.
+Run as root: `python3 benchmarks/bench_refbox.py [--runs 200] [--no-fork-server]`. Writes benchmarks/results/refbox.json.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from reliability.refbox import forkserver  # noqa: E402
 from reliability.refbox.box import Refbox  # noqa: E402
 from reliability.targets.base import Limits  # noqa: E402
 
@@ -46,6 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--box", type=int, default=990)
+    parser.add_argument("--no-fork-server", action="store_true")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_refbox: needs root (tmpfs mounts, cgroups)", file=sys.stderr)
@@ -58,6 +62,8 @@ def main() -> int:
         refbox = Refbox(box_root=str(box_root), cgroup_name=f"refbox-bench-{os.getpid()}")
         files = {exe: "true"}
         cycles, runs = [], []
+        if not args.no_fork_server:
+            forkserver.start()
         try:
             for _ in range(args.runs):
                 t0 = time.perf_counter()
@@ -73,11 +79,13 @@ def main() -> int:
                 runs.append(time.perf_counter() - t0)
                 assert result.verdict == "OK", result
         finally:
+            forkserver.stop()
             refbox.cleanup(args.box)
             refbox.recover()  # every box, and the parent cgroups: the benchmark leaves nothing
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}",
         "runs": args.runs,
+        "fork_server": not args.no_fork_server,
         "cycle": _ms(cycles),
         "run_only": _ms(runs),
         "isolate_reference": "isolate 1.10.1, 2 cores: run 6-7 ms, cycle 13-17 ms",

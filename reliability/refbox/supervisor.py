@@ -3,6 +3,8 @@
 parent ──fork──> supervisor ──fork──> init ──fork──> program   (isolated: see refbox/isolation.py)
 parent ──fork──> supervisor ──fork──> program                    (isolation off: host root, box uid only)
 
+"parent" is the fork server when the pipeline runs one (refbox/forkserver.py), else the caller.
+
 The supervisor watches wall time and the cgroup's CPU time, kills the whole cgroup at a limit and at
 the end, decides the verdict and sends the Result as one JSON document through a pipe. Everything after
 fork uses os-level calls only and ends in os._exit: another pipeline thread may have held a lock
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reliability.refbox import isolation, syscalls
+from reliability.refbox import forkserver, isolation, syscalls
 from reliability.refbox.cgroups import Cgroups
 from reliability.targets.base import Limits, Result
 
@@ -80,12 +82,25 @@ def run_supervised(
     on_started: Callable[[int], None] | None = None,
     phases: PhaseRecorder | None = None,
 ) -> Result:
-    """Fork the supervisor, wait for its answer, and turn a missing answer into IE with the cause."""
+    """Start the supervisor, wait for its answer, and turn a missing answer into IE with the cause.
+
+    Through the fork server when one runs in this process (forkserver.py: the cheap way), else by
+    forking this process (the `reliability box` command, tests that build a Refbox by hand).
+    """
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        _supervisor_main(cgroups, plan, write_end, phases)  # never returns
-    os.close(write_end)
+    server, reply = forkserver.current(), None
+    try:
+        if server is not None:
+            try:
+                pid, reply = server.spawn(cgroups, plan, write_end, phases)
+            except forkserver.ForkServerGone:
+                server = None
+        if server is None:
+            pid = os.fork()
+            if pid == 0:
+                _supervisor_main(cgroups, plan, write_end, phases)  # never returns
+    finally:
+        os.close(write_end)
     if on_started:
         on_started(pid)
     try:
@@ -94,13 +109,15 @@ def run_supervised(
         os.close(read_end)
     if timed_out:
         os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
+    status = forkserver.wait_status(reply) if reply is not None else os.waitpid(pid, 0)[1]
     try:
         return Result(**json.loads(data))
     except (ValueError, TypeError):
         pass
     if timed_out:
         cause = "supervisor gave no answer in time and was killed"
+    elif status is None:
+        cause = "supervisor gave no answer, and the fork server that started it is gone"
     elif os.WIFSIGNALED(status):
         cause = f"supervisor killed by signal {os.WTERMSIG(status)}"
     else:

@@ -5,8 +5,9 @@ gets 1/50 of a core and the wall limits, not the sandbox, decide the verdicts). 
 wall-clock bound (a 4 s nap, then an answer, C++ and Python) and keep 100+ boxes busy at once, while a
 share of CPU-bound OK programs and fast runtime errors keeps the cores contended and the verdicts
 varied. Java is left out: 100 JVMs at once would measure the host's memory, not the sandbox.
-Little's law sets the nap: in flight = rate x run time, and 2 cores start some 15-20 runs a second
-(each costs ~60 ms of kernel time: tmpfs mount, cgroups, fork), so 100 in flight needs ~5 s runs.
+Little's law sets the nap: in flight = rate x time a worker holds its box (init, run, cleanup), and 2
+cores finish some 20-25 runs a second (each costs ~48 ms of kernel time: forks, namespaces, tmpfs mount,
+cgroups, /proc scans in cleanup; measured at quick size), so 100+ in flight needs ~5 s runs.
 """
 
 from __future__ import annotations
