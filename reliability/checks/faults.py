@@ -2,7 +2,8 @@
 
 Leftovers are "explained" when each is of a kind that the failed step or a later one would have removed
 (the cleanup stops at the first step failing for good); anything else was lost silently. The stage-wide
-leak check is not used here: the injected failures leave things until recover, by design.
+leak check is not used here: the injected failures leave things until recover, by design. "Reported"
+also means the run's own result says so: verdict IE naming the step (nothing reported as success).
 """
 
 from __future__ import annotations
@@ -28,8 +29,34 @@ MAY_LEAVE = {
 }
 
 
+LABEL = "cleanup fault"  # the faults stage's evidence label, one event per injected case
+
+
+def injected_cleanup_failures(history: History) -> set[int]:
+    """Indexes of the runs whose cleanup failure the stage injected (not skipped cases)."""
+    return {
+        e["evidence"]["index"]
+        for e in history.of_type("evidence")
+        if e["label"] == LABEL and "skipped" not in e["evidence"]
+    }
+
+
+def _verdict_problem(history: History, e: dict) -> str:
+    """'' when the run's own result says the cleanup failed: verdict IE, naming the step."""
+    event = history.results.get(e["index"])
+    if event is None:
+        return "no result recorded for the run"
+    res = event["result"]
+    if res["verdict"] != "IE" or e["step"] not in res.get("message", ""):
+        return (
+            f"the run's verdict is {res['verdict']} ({res.get('message', '')!r}) although its cleanup "
+            f"failed at {e['step']}: must be IE naming the step"
+        )
+    return ""
+
+
 def check(history: History) -> list[CheckResult]:
-    events = [e["evidence"] for e in history.of_type("evidence") if e["label"] == "cleanup fault"]
+    events = [e["evidence"] for e in history.of_type("evidence") if e["label"] == LABEL]
     done = [e for e in events if "skipped" not in e]
     skips = [f"{e['step']}: {e['skipped']}" for e in events if "skipped" in e]
     if not done:
@@ -46,6 +73,8 @@ def check(history: History) -> list[CheckResult]:
             problems[REPORTED].append(f"{at}: cleanup said ok although {e['step']} was made to fail")
         elif e["step"] not in outcome["error"]:
             problems[REPORTED].append(f"{at}: the error does not name the step: {outcome['error']!r}")
+        if verdict_problem := _verdict_problem(history, e):
+            problems[REPORTED].append(f"{at}: {verdict_problem}")
         if outcome is not None and not outcome["quarantined"]:
             problems[QUARANTINED].append(f"{at}: not quarantined (cleanup ok {outcome['ok']})")
         may = MAY_LEAVE.get(e["step"], ALL)

@@ -2,9 +2,11 @@
 
 From outside where the refbox allows it, by failpoint where it cannot be caused from outside:
   unmount           a process of ours with its cwd and an fd in the box mount (faults.busy_mount): EBUSY.
-  remove cgroup     failpoint cleanup.remove_cgroup=error. A foreign process in the box cgroup is no
-                    failure for the refbox: its kill step empties the whole cgroup first (by design),
-                    so our helper is killed with the box's processes and the removal then succeeds.
+  remove cgroup     on cgroup v1: a foreign process in the box cgroups, frozen in a freezer cgroup of
+                    ours (faults.foreign_process.frozen_in_cgroups): SIGKILL stays pending until thawed,
+                    so the kill step cannot empty the box cgroup and its rmdir fails with EBUSY.
+                    Elsewhere failpoint cleanup.remove_cgroup=error: a plain foreign process dies in the
+                    kill step, and on cgroup v2 cgroup.kill kills frozen tasks too.
   reap, close fds   failpoints cleanup.reap / cleanup.close_fds (cannot be caused from outside).
   remove temp dirs  failpoint cleanup.remove_temp_dirs=error. A mount inside the box dir (faults.
                     mount_in_temp) makes the unmount step fail first, since the box dir is the mount.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from reliability.faults import busy_mount
+from reliability.faults import busy_mount, foreign_process
 from reliability.refbox import failpoints
 from reliability.targets.base import CleanupOutcome, Target
 from reliability.targets.delegate import Delegating
@@ -24,11 +26,29 @@ STEPS = ("reap", "close fds", "unmount", "remove cgroup", "remove temp dirs")  #
 FROM_OUTSIDE = {"unmount": "a process holding the box mount busy"}
 
 
-def how(step: str) -> str:
+FROZEN = "a foreign process in the box cgroups, frozen in a freezer cgroup of ours (SIGKILL stays pending)"
+
+
+def frozen_foreign_unavailable(target: Target | None) -> str:
+    """'' when the cgroup removal can be made to fail from outside (a refbox on cgroup v1), else why not."""
+    refbox = getattr(target, "refbox", None)
+    if refbox is None:
+        return "the target's box cgroups are not known"
+    if refbox.cgroups.version != 1:
+        return "cgroup v2: no separate freezer hierarchy, and cgroup.kill kills frozen tasks"
+    return foreign_process.frozen_unavailable()
+
+
+def how(step: str, target: Target | None = None) -> str:
+    if step == "remove cgroup":
+        why = frozen_foreign_unavailable(target)
+        return f"failpoint cleanup.remove_cgroup=error ({why})" if why else FROZEN
     return FROM_OUTSIDE.get(step) or f"failpoint cleanup.{step.replace(' ', '_')}=error"
 
 
 def cannot(target: Target, step: str) -> str:
+    if step == "remove cgroup" and not frozen_foreign_unavailable(target):
+        return ""
     if step not in FROM_OUTSIDE and "failpoints" not in target.capabilities:
         return f"target {target.name} has no failpoints and a {step} failure cannot be caused from outside"
     return ""
@@ -53,6 +73,12 @@ class FailStep(Delegating):
     def cleanup(self, box: int) -> CleanupOutcome:
         if self.step == "unmount":
             with busy_mount.hold_busy(box_dir(self.inner, box)):
+                self.outcome = self.inner.cleanup(box)
+            return self.outcome
+        if self.step == "remove cgroup" and not frozen_foreign_unavailable(self.inner):
+            refbox = self.inner.refbox  # type: ignore[attr-defined]
+            cgroups = refbox.cgroups.dirs(refbox.box_cgroup(box))
+            with foreign_process.frozen_in_cgroups(cgroups):
                 self.outcome = self.inner.cleanup(box)
             return self.outcome
         with failpoints.added(f"cleanup.{self.step.replace(' ', '_')}=error"):

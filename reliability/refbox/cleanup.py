@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 ATTEMPTS = 3
 BACKOFF_S = 0.02  # doubled after each failed attempt: 20 ms, 40 ms; a just-killed task frees its cwd fast
 REAP_TIMEOUT_S = 2.0
+OCCUPIED_GRACE_S = 0.2  # a SIGKILLed task leaves its cgroup within milliseconds unless something holds it
 STEP_NAMES = ("kill", "reap", "close fds", "unmount", "remove cgroup", "remove temp dirs")
 FAILURES = (OSError, CgroupError, TargetError, failpoints.FailpointError)
 
@@ -69,17 +71,35 @@ def run_steps(refbox: Refbox, box: int) -> list[dict]:
 
 
 def kill(refbox: Refbox, box: int) -> list[int]:
-    """SIGKILL everything in the box's cgroups; verified: no task left anywhere in the subtree."""
+    """SIGKILL everything in the box's cgroups; returns the box's processes killed (for the reap step).
+
+    Verified: no task left in the cgroups below the box cgroup (the run cgroup, where every box process
+    is born and which it cannot leave). A task directly in the box cgroup itself was put there from
+    outside by root (a foreign process): it gets its SIGKILL too, but it is not the box's to wait for
+    or reap. One that outlives its SIGKILL (frozen by a freezer cgroup, say) keeps the cgroup busy, and
+    the "remove cgroup" step names it.
+    """
     killed: list[int] = []
     top = refbox.box_cgroup(box)
     groups = cgroup_subtree(refbox, top) if refbox.cgroups.exists(top) else []
     for rel in groups:
-        killed += refbox.cgroups.kill_all(rel)
-    left = {rel: refbox.cgroups.pids(rel) for rel in groups}
+        if rel == top:
+            _signal_all(refbox.cgroups.pids(rel))
+        else:
+            killed += refbox.cgroups.kill_all(rel)
+    left = {rel: refbox.cgroups.pids(rel) for rel in groups if rel != top}
     left = {rel: pids for rel, pids in left.items() if pids}
     if left:
         raise TargetError(f"tasks left after kill: {left}")
     return killed
+
+
+def _signal_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait_gone(pids: list[int], timeout: float = REAP_TIMEOUT_S) -> None:
@@ -141,6 +161,28 @@ def unmount_box(refbox: Refbox, box: int) -> None:
 def remove_cgroups(refbox: Refbox, box: int) -> None:
     top = refbox.box_cgroup(box)
     for rel in cgroup_subtree(refbox, top) if refbox.cgroups.exists(top) else []:
+        _fail_if_occupied(refbox, rel)
         refbox.cgroups.remove(rel)
     if refbox.cgroups.exists(top):
         raise TargetError(f"cgroup {top} still exists")
+
+
+def _fail_if_occupied(refbox: Refbox, rel: str) -> None:
+    """A task still in `rel` a moment after the kill step will not leave (it outlived SIGKILL): fail
+    now with rmdir's own error and the tasks named, instead of waiting out the removal's long EBUSY
+    retry (meant for killed tasks still being released) on every attempt."""
+    deadline = time.monotonic() + OCCUPIED_GRACE_S
+    while (pids := refbox.cgroups.pids(rel)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if not pids:
+        return
+    for directory in refbox.cgroups.dirs(rel):
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            name = errno.errorcode.get(e.errno, str(e.errno))
+            raise TargetError(
+                f"cannot remove cgroup {directory}: {name} ({e.strerror}); tasks {pids} still in it"
+            ) from e

@@ -24,7 +24,7 @@ import resource
 import socket
 from dataclasses import dataclass
 
-from reliability.refbox import syscalls
+from reliability.refbox import mounts, syscalls
 from reliability.targets.base import Limits
 
 HOSTNAME = "box"
@@ -33,6 +33,7 @@ STACK_MB = 64
 OPEN_FILES = 128  # a JVM opens about 40 files at start
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 STAGING = "/tmp"  # the new root is built on a tmpfs mounted here, in our private mount namespace only
+BOX_IN_JAIL = "/box"  # where the program sees its box (as isolate does): its cwd and HOME
 
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Small files every dynamic binary or runtime may read; the JDK's /etc pieces are found by resolving.
@@ -50,8 +51,9 @@ _DEVICE_BIND = syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_NOSUID | sys
 class Jail:
     """What the root is made of: host paths bound read-only at the same place, plus the box, /tmp, /proc.
 
-    The box appears at its host path (isolate uses /box): paths the pipeline hands the program, and
-    what the program prints as its cwd, mean the same inside and out.
+    The box appears at /box (BOX_IN_JAIL), as in isolate, whatever its host path: the program's cwd
+    and HOME, and what it prints, do not depend on where the host keeps boxes. Commands and files
+    name things in the box relative to it (the runner copies files in by plain name).
     """
 
     binds: tuple[str, ...]  # absolute host paths (directories, files or symlinks, copied as symlinks)
@@ -110,7 +112,7 @@ def _which(name: str) -> str:
 
 # -- after fork, in init (pid 1 of the new pid namespace) -----------------------------------------------
 def enter(jail: Jail, box_dir: str) -> None:
-    """Unshare the other namespaces, build the root, and pivot into it; cwd ends in the box."""
+    """Unshare the other namespaces, build the root, and pivot into it; cwd ends in the box, at /box."""
     syscalls.unshare(NAMESPACES)
     socket.sethostname(HOSTNAME)
     # Private from here down: none of the mounts below propagates to the host's mount table.
@@ -120,14 +122,14 @@ def enter(jail: Jail, box_dir: str) -> None:
     syscalls.mount("jail", STAGING, "tmpfs", nosuid_nodev, "size=1m,mode=755")
     for path in jail.binds:
         _bind(path, STAGING + path, _RO_BIND)
+    _submounts_read_only([STAGING + p for p in jail.binds])
     for device in DEVICES:  # read-write (writing /dev/null must work), never exec, never suid
         if os.path.exists(device):
             _bind(device, STAGING + device, _DEVICE_BIND)
     os.mkdir(STAGING + "/tmp")
     syscalls.mount("tmp", STAGING + "/tmp", "tmpfs", nosuid_nodev, f"size={jail.tmp_mb}m,mode=1777")
     # The box by its fd: the magic link reaches it even though the staging tmpfs now covers /tmp.
-    box_in_jail = STAGING + box_dir
-    _make_parents(box_in_jail)
+    box_in_jail = STAGING + BOX_IN_JAIL
     os.mkdir(box_in_jail)
     syscalls.mount(f"/proc/self/fd/{box_fd}", box_in_jail, "", syscalls.MS_BIND)
     syscalls.mount("none", box_in_jail, "", syscalls.MS_BIND | syscalls.MS_REMOUNT | nosuid_nodev)
@@ -139,7 +141,7 @@ def enter(jail: Jail, box_dir: str) -> None:
     os.chdir(STAGING)
     syscalls.pivot_root(".", ".")
     syscalls.umount2(".", syscalls.MNT_DETACH)
-    os.chdir(box_dir)
+    os.chdir(BOX_IN_JAIL)
 
 
 def _bind(source: str, target: str, remount_flags: int) -> None:
@@ -153,6 +155,22 @@ def _bind(source: str, target: str, remount_flags: int) -> None:
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
     syscalls.mount(source, target, "", syscalls.MS_BIND | syscalls.MS_REC)
     syscalls.mount("none", target, "", remount_flags)  # a bind takes its own flags only on remount
+
+
+def _submounts_read_only(roots: list[str]) -> None:
+    """Remount read-only every mount below the read-only binds (a host mount under /usr, say).
+
+    MS_REC binds the submounts too, but the remount of a bind changes only its top mount: a writable
+    submount would stay writable in the jail. Their noexec is kept; nosuid and nodev are added. One that
+    refuses the remount is detached instead: the jail then shows the read-only directory under it."""
+    for point in mounts.mounts_under(STAGING):  # deepest first; os-level reads only (after fork)
+        if point in roots or not any(point.startswith(r + "/") for r in roots):
+            continue
+        keep = os.statvfs(point).f_flag & os.ST_NOEXEC
+        try:
+            syscalls.mount("none", point, "", _RO_BIND | keep)
+        except OSError:
+            syscalls.umount2(point, syscalls.MNT_DETACH)
 
 
 def _make_parents(target: str) -> None:
@@ -192,8 +210,10 @@ def drop_privileges(uid: int, gid: int) -> None:
     syscalls.prctl5(syscalls.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def clean_env(env: dict[str, str], box_dir: str) -> dict[str, str]:
-    """Only the allow-listed variables, and HOME pointing at the box."""
+def clean_env(env: dict[str, str], box_dir: str = BOX_IN_JAIL) -> dict[str, str]:
+    """Only the allow-listed variables, and HOME pointing at the box as the program sees it (/box).
+
+    `box_dir` (the host path, passed by the supervisor) is not used: it does not exist in the jail."""
     kept = {k: v for k, v in env.items() if k in ENV_ALLOWED}
-    kept["HOME"] = box_dir
+    kept["HOME"] = BOX_IN_JAIL
     return kept

@@ -5,6 +5,8 @@ program whose cleanup runs with that step made to fail (faults/cleanup_step.py s
 Around it: a host snapshot before init; after the failed cleanup (the fault already undone) what is
 left, the target's recover, the host compared with the snapshot before, and a probe submission in the
 same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome.
+Each run's result is IE naming the failed step (the runner makes it so); the verdict check judges the
+program's own verdict, kept in the result, for these injected failures.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability import aftermath
-from reliability.checks import completeness, faults, leaks
+from reliability.checks import completeness, faults, leaks, verdicts
 from reliability.faults import cleanup_step, recorded
 from reliability.history import Journal
 from reliability.stages.base import Stage
@@ -23,7 +25,7 @@ from reliability.workload.prepare import prepare_programs
 from reliability.workload.submission import Submission
 
 LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
-LABEL = "cleanup fault"
+LABEL = faults.LABEL
 
 
 @contextmanager
@@ -51,12 +53,14 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
     owned = target.owned([sub.box])
     before = aftermath.snapshot(owned)
     failing = cleanup_step.FailStep(target, step)
-    with recorded(journal, f"cleanup_{step.replace(' ', '_')}", f"box {sub.box}: {cleanup_step.how(step)}"):
+    with recorded(
+        journal, f"cleanup_{step.replace(' ', '_')}", f"box {sub.box}: {cleanup_step.how(step, target)}"
+    ):
         yield failing
     outcome = failing.outcome.to_dict() if failing.outcome else None
     left = aftermath.left_behind(before, owned)
     recovered = aftermath.recover_and_compare(target, sub.box, before, owned)
-    evidence = {"index": sub.index, "box": sub.box, "step": step, "how": cleanup_step.how(step)}
+    evidence = {"index": sub.index, "box": sub.box, "step": step, "how": cleanup_step.how(step, target)}
     evidence.update(outcome=outcome, left=left, recovered=recovered, probe=aftermath.probe(target, sub.box))
     journal.append("evidence", label=LABEL, evidence=evidence)
 
@@ -66,7 +70,8 @@ STAGE = Stage(
     title="Cleanup failure injection (QA-REL-001 section 4)",
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(cleanup_step.STEPS),
-    checks=(faults.check, completeness.check, leaks.check),
+    planned=lambda sizes: sizes.iterations * len(cleanup_step.STEPS),
+    checks=(faults.check, verdicts.check, completeness.check, leaks.check),
     host_fixture=host_fixture,
     boxes_for=lambda concurrency, box_base: [box_base],
     around=around,

@@ -8,6 +8,7 @@ import os
 import resource
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -146,3 +147,62 @@ def _pgid(pid: int) -> int | None:
             return int(f.read().rsplit(") ", 1)[1].split()[2])
     except (FileNotFoundError, IndexError, ValueError):
         return None
+
+
+def _frozen(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return False
+    return any(":freezer:/reliability-fault-" in line for line in lines)
+
+
+@pytest.mark.skipif(
+    bool(foreign_process.frozen_unavailable()), reason=foreign_process.frozen_unavailable() or "freezer"
+)
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_frozen_foreign_process_outlives_sigkill_and_keeps_the_cgroup_until_left(interrupt):
+    cgroup = f"/sys/fs/cgroup/pids/test-faults-frozen-{PID}"
+    os.mkdir(cgroup)
+    freezers_before = set(os.listdir(foreign_process.FREEZER_ROOT))
+    try:
+        with maybe_interrupted(interrupt):
+            with foreign_process.frozen_in_cgroups([cgroup]) as pid:
+                intruder = pid
+                assert str(pid) in open(os.path.join(cgroup, "cgroup.procs")).read().split()
+                assert _frozen(pid)
+                os.kill(pid, 9)  # stays pending: a frozen task does not die until thawed
+                time.sleep(0.2)
+                assert str(pid) in open(os.path.join(cgroup, "cgroup.procs")).read().split()
+                with pytest.raises(OSError) as busy:
+                    os.rmdir(cgroup)
+                assert busy.value.errno == errno.EBUSY
+        assert not alive(intruder)
+        assert set(os.listdir(foreign_process.FREEZER_ROOT)) == freezers_before  # its freezer cgroup gone
+    finally:
+        os.rmdir(cgroup)  # passes only if the fault left the cgroup empty
+
+
+def test_the_cgroup_removal_fault_is_real_on_v1_and_a_failpoint_with_the_reason_on_v2():
+    from types import SimpleNamespace
+
+    from reliability.faults import cleanup_step
+
+    def target(version: int) -> SimpleNamespace:
+        refbox = SimpleNamespace(cgroups=SimpleNamespace(version=version))
+        return SimpleNamespace(refbox=refbox, name="builtin", capabilities=frozenset({"failpoints"}))
+
+    v2 = cleanup_step.how("remove cgroup", target(2))
+    assert v2.startswith("failpoint cleanup.remove_cgroup=error (cgroup v2:") and "cgroup.kill" in v2
+    if not foreign_process.frozen_unavailable():
+        assert cleanup_step.how("remove cgroup", target(1)) == cleanup_step.FROZEN
+        assert (
+            cleanup_step.cannot(
+                SimpleNamespace(**{**vars(target(1)), "capabilities": frozenset()}), "remove cgroup"
+            )
+            == ""
+        )
+    assert cleanup_step.cannot(
+        SimpleNamespace(**{**vars(target(2)), "capabilities": frozenset()}), "remove cgroup"
+    )

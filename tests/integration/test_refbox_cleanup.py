@@ -10,7 +10,10 @@ import threading
 
 import pytest
 from refbox_fixtures import BOX_A, BOX_B, LIMITS, alive, box, refbox, wait_until  # noqa: F401 - fixtures
+from test_refbox_quarantine import our_leaks, owned
 
+from reliability.faults import foreign_process
+from reliability.probes import snapshot
 from reliability.refbox import mounts
 from reliability.targets.base import TargetError
 
@@ -233,3 +236,39 @@ def test_cleanup_of_a_box_path_that_is_a_symlink_removes_only_the_link(refbox):
             os.unlink(refbox.box_dir(BOX_B))
         os.unlink(os.path.join(outside, "keep"))
         os.rmdir(outside)
+
+
+@pytest.mark.skipif(
+    bool(foreign_process.frozen_unavailable()), reason=foreign_process.frozen_unavailable() or "freezer"
+)
+def test_a_frozen_foreign_process_fails_cleanup_at_the_cgroup_step_until_recover(refbox):
+    if refbox.cgroups.version != 1:
+        pytest.skip("cgroup v2: cgroup.kill kills frozen tasks (the faults stage uses a failpoint there)")
+    baseline = snapshot(owned(refbox), os.getpid())
+    refbox.init(BOX_B)
+    try:
+        assert refbox.run(BOX_B, ["/bin/true"], LIMITS).verdict == "OK"
+        box_cgroups = refbox.cgroups.dirs(refbox.box_cgroup(BOX_B))
+        with foreign_process.frozen_in_cgroups(box_cgroups) as pid:
+            intruder = pid
+            outcome = refbox.cleanup(BOX_B)
+            assert alive(pid)  # the kill step's SIGKILL stays pending while it is frozen
+        assert not alive(intruder)
+        assert not outcome.ok and outcome.quarantined, outcome
+        assert outcome.error.startswith("remove cgroup: cannot remove cgroup"), outcome
+        assert "EBUSY" in outcome.error and str(intruder) in outcome.error, outcome
+        assert [s["name"] for s in outcome.steps] == STEP_NAMES[:5]  # stopped there, retried
+        assert [s["ok"] for s in outcome.steps] == [True] * 4 + [False]
+        assert outcome.steps[-1]["attempts"] == 3
+        status = refbox.status(BOX_B)
+        assert status["status"] == "quarantined" and "remove cgroup" in status["quarantine_reason"]
+        assert status["cgroup"] and not status["mounted"]
+        with pytest.raises(TargetError, match="quarantined"):
+            refbox.init(BOX_B)
+        removed = refbox.recover(BOX_B)
+        assert any(item.startswith("cgroup ") for item in removed), removed
+        assert refbox.status(BOX_B)["status"] == "idle"
+        assert_box_gone(refbox, BOX_B)
+        assert our_leaks(refbox, baseline) == []
+    finally:
+        refbox.recover(BOX_B)

@@ -9,7 +9,7 @@ import threading
 import pytest
 from refbox_fixtures import LIMITS, box, refbox, wait_until  # noqa: F401 - fixtures
 
-from reliability.refbox import isolation, mounts
+from reliability.refbox import isolation, mounts, syscalls
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, mounts and cgroups need root")
 
@@ -104,7 +104,38 @@ def test_environment_is_the_allow_list_and_rlimits_are_set(refbox, box):
 
 def test_clean_env_keeps_only_allowed_names():
     env = isolation.clean_env({"PATH": "/usr/bin", "LD_PRELOAD": "/evil.so", "HOME": "/root"}, "/b/1")
-    assert env == {"PATH": "/usr/bin", "HOME": "/b/1"}
+    assert env == {"PATH": "/usr/bin", "HOME": isolation.BOX_IN_JAIL}  # the host path is not in the jail
+
+
+def test_the_box_is_at_slash_box_and_its_host_path_is_not_in_the_jail(refbox, box):
+    host = refbox.box_dir(box)
+    script = f'pwd; echo "home=$HOME"; echo x > /box/via-abs && echo wrote; ls -d {host} 2>&1; true'
+    result = refbox.run(box, ["/bin/sh", "-c", script], LIMITS)
+    assert result.verdict == "OK", result
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["/box", "home=/box", "wrote"], result.stdout
+    assert "No such file" in lines[3], result.stdout
+    with open(os.path.join(host, "via-abs")) as f:  # /box in the jail is the box directory on the host
+        assert f.read() == "x\n"
+
+
+def test_a_writable_mount_under_a_read_only_bind_is_read_only_in_the_jail(refbox, box):
+    nested = f"/usr/local/lib/refbox-nested-{os.getpid()}"
+    os.makedirs(nested)
+    try:
+        syscalls.mount("nested", nested, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "size=1m,mode=1777")
+        try:
+            script = f"touch {nested}/x 2>&1; grep ' {nested} ' /proc/self/mountinfo; true"
+            result = refbox.run(box, ["/bin/sh", "-c", script], LIMITS)
+            assert not os.path.exists(os.path.join(nested, "x"))
+        finally:
+            mounts.unmount(nested)
+    finally:
+        os.rmdir(nested)
+    assert result.verdict == "OK", result
+    assert "Read-only file system" in result.stdout, result.stdout
+    options = result.stdout.splitlines()[-1].split()[5].split(",")  # the jail's view of that mount
+    assert {"ro", "nosuid", "nodev"} <= set(options), result.stdout
 
 
 def test_jail_for_java_finds_the_etc_pieces_its_symlinks_reach():

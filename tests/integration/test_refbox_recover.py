@@ -17,6 +17,7 @@ import pytest
 from refbox_fixtures import BOX_B, LIMITS, refbox  # noqa: F401 - fixtures
 from test_refbox_quarantine import our_leaks, owned
 
+from reliability import schemas
 from reliability.history import Journal
 from reliability.probes import snapshot
 from reliability.refbox import failpoints
@@ -93,10 +94,19 @@ def test_the_runner_journals_a_quarantine_when_cleanup_quarantines_the_box(refbo
         refbox.recover(BOX_B)
     try:
         with open(journal.path) as f:  # the raw journal: no stage_start here, so not history.read()
-            events = [e for e in map(json.loads, f) if e["type"] in ("cleanup", "quarantine")]
+            events = [e for e in map(json.loads, f) if e["type"] in ("result", "cleanup", "quarantine")]
     finally:
         shutil.rmtree(work)
-    assert [e["type"] for e in events] == ["cleanup", "quarantine"]
-    assert (events[1]["box"], events[1]["reason"]) == (BOX_B, events[0]["outcome"]["error"])
-    assert events[1]["reason"].startswith("reap: failpoint cleanup.reap")
+    assert [e["type"] for e in events] == ["result", "cleanup", "quarantine"]
+    result, cleanup, quarantine = events
+    assert (quarantine["box"], quarantine["reason"]) == (BOX_B, cleanup["outcome"]["error"])
+    assert quarantine["reason"].startswith("reap: failpoint cleanup.reap")
+    # The run's verdict says so: IE naming the step and error, the program's own verdict kept as evidence.
+    assert result["result"]["verdict"] == "IE"
+    assert (
+        result["result"]["message"]
+        == f"cleanup failed at {cleanup['outcome']['error']}; box {BOX_B} quarantined"
+    )
+    assert result["result"]["raw"]["program_verdict"] == "OK"
+    assert not schemas.errors("history-record", result)
     assert CleanupOutcome(ok=True).quarantined is False

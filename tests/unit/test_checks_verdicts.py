@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from synthetic_history import HistoryBuilder, clean_runs
 
-from reliability.checks import verdicts
+from reliability.checks import faults, verdicts
+from reliability.targets.base import Result
 
 
 def _only(results):
@@ -74,3 +75,42 @@ def test_thousands_of_wrong_verdicts_keep_a_readable_report(tmp_path):
     result = _only(verdicts.check(b.read()))
     assert result.message.startswith("250 of 250 verdicts wrong")
     assert len(result.evidence) == 201 and result.evidence[-1].startswith("... and 50 more")
+
+
+def _cleanup_failed_run(b, index: int, program_verdict: str = "OK", injected: bool = True) -> None:
+    """A run the runner made IE because its cleanup failed for good (the program's verdict in raw)."""
+    b.submit(index, "python/ok", "python", "OK")
+    res = Result(
+        verdict="IE",
+        message="cleanup failed at unmount: EBUSY (after 3 attempts); box 1 quarantined",
+        raw={"program_verdict": program_verdict, "program_message": "", "cleanup_error": "unmount: EBUSY"},
+    )
+    b.journal.append(
+        "result", index=index, box=1, result=res.to_dict(), started=1.0, ended=2.0, stdout_ok=None
+    )
+    b.cleanup(index, failing_step="unmount")
+    if injected:
+        b.journal.append("evidence", label=faults.LABEL, evidence={"index": index, "step": "unmount"})
+
+
+def test_ie_from_an_injected_cleanup_failure_is_judged_by_the_programs_own_verdict(tmp_path):
+    b = clean_runs(HistoryBuilder(tmp_path, stage="faults"))
+    _cleanup_failed_run(b, 3)
+    result = _only(verdicts.check(b.read()))
+    assert result.status == "passed", result
+    assert "1 IE from an injected cleanup failure" in result.message
+
+
+def test_ie_from_an_injected_cleanup_failure_with_a_wrong_program_verdict_is_wrong(tmp_path):
+    b = clean_runs(HistoryBuilder(tmp_path, stage="faults"))
+    _cleanup_failed_run(b, 3, program_verdict="RE")
+    result = _only(verdicts.check(b.read()))
+    assert result.status == "failed" and "expected OK, got IE" in result.evidence[0], result
+
+
+def test_ie_from_a_cleanup_failure_nobody_injected_is_wrong(tmp_path):
+    b = clean_runs(HistoryBuilder(tmp_path))
+    _cleanup_failed_run(b, 3, injected=False)
+    result = _only(verdicts.check(b.read()))
+    assert result.status == "failed", result
+    assert "cleanup failed at unmount" in result.evidence[0]
