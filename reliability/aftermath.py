@@ -3,15 +3,19 @@
 Shared by the crash and faults stages. `before` is a host snapshot taken before the faulted
 execution's init; everything is compared against it with probes.diff, narrowed to the box's `owned`
 (its uid, the target's cgroups, box root and mounts). Orphans are found by all three of the probes'
-rules: cgroup membership, box uid, and descent from the pipeline.
+rules: cgroup membership, box uid, and descent from the pipeline; and, after a killed supervisor, by
+parent: its descendants recorded at the kill (`orphans`, see faults/supervisor_kill.py) that are still
+alive, since once orphaned they hang from init and may run as root outside every box cgroup.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from reliability import probes
 from reliability.probes import state_files
+from reliability.probes.host import read_process
 from reliability.targets.base import Limits, Owned, Target, TargetError
 from reliability.workload.prepare import prepare_programs
 
@@ -23,15 +27,42 @@ def snapshot(owned: Owned) -> dict:
     return probes.snapshot(owned, os.getpid())
 
 
-def left_behind(before: dict, owned: Owned) -> dict:
-    """What is new since `before` (leaks by kind) and which state files fail their schema, now."""
+def left_behind(before: dict, owned: Owned, orphans: Sequence[dict] = ()) -> dict:
+    """What is new since `before` (leaks by kind), which of `orphans` live on, and which state files
+    fail their schema, now."""
     leaks = probes.diff(before, snapshot(owned), owned, os.getpid())
     out = {k: v for k, v in leaks.to_dict().items() if v and k != "noise"}
+    _add_orphans(out, orphans)
     return {"leaks": out, "state_files": state_files.problems(owned.state_files)}
 
 
-def recover_and_compare(target: Target, box: int, before: dict, owned: Owned) -> dict:
-    """Run the target's recover for `box`, then compare the host with `before` both ways."""
+def alive_orphans(orphans: Sequence[dict]) -> list[str]:
+    """Those of `orphans` (pid, name, uid, starttime, parent) still alive: same pid and start time."""
+    out = []
+    for o in orphans:
+        proc = read_process(o["pid"])
+        if proc is None or proc["starttime"] != o["starttime"] or proc["status"] == "Z":
+            continue
+        out.append(
+            f"process {o['pid']} ({proc['name']}) uid {proc['uid']} parent {proc['ppid']}: "
+            f"below the killed supervisor (child of {o['parent']} at the kill)"
+        )
+    return out
+
+
+def _add_orphans(leaks: dict, orphans: Sequence[dict]) -> None:
+    """Orphans not already listed as leaked processes (by the uid or cgroup rules) go under "orphans"."""
+    listed = {item.split()[1] for item in leaks.get("processes", [])}
+    extra = [line for line in alive_orphans(orphans) if line.split()[1] not in listed]
+    if extra:
+        leaks["orphans"] = extra
+
+
+def recover_and_compare(
+    target: Target, box: int, before: dict, owned: Owned, orphans: Sequence[dict] = ()
+) -> dict:
+    """Run the target's recover for `box`, then compare the host with `before` both ways (and which
+    of `orphans` still live: recover must end them too)."""
     try:
         recovered, error = target.recover(box), ""
     except TargetError as e:  # the failure is the evidence
@@ -39,10 +70,12 @@ def recover_and_compare(target: Target, box: int, before: dict, owned: Owned) ->
     after = snapshot(owned)
     new = probes.diff(before, after, owned, os.getpid())
     gone = probes.diff(after, before, owned, os.getpid())  # what recover took that was there before
+    still_new = {k: v for k, v in new.to_dict().items() if v and k != "noise"}
+    _add_orphans(still_new, orphans)
     return {
         "recover": recovered,
         "recover_error": error,
-        "new": {k: v for k, v in new.to_dict().items() if v and k != "noise"},
+        "new": still_new,
         "gone": {k: v for k, v in gone.to_dict().items() if v and k != "noise"},
         "state_files": state_files.problems(owned.state_files),
     }

@@ -2,6 +2,12 @@
 
 "left nothing behind by itself" and "recovered to baseline" are separate: a sandbox may leave things
 after its supervisor dies and still clean them up with its recover (or the other way round).
+
+A phase the target cannot be killed at (no supervisor pid, or not observable) is a skip with the
+reason. A phase observed from outside that the command got through before the observer saw it
+("missed") injected no crash: it is left out of every check, and "supervisor killed at every phase"
+is then skipped, never passed, since not every phase was tried. A target that reports its phases
+and never reached one (the failpoint pause guarantees it does) fails that check.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ NAMES = (KILLED, LEFT, STATE, RECOVERED, HEALTHY)
 
 def check(history: History) -> list[CheckResult]:
     events = history.of_type("crash")
-    done = [e for e in events if "skipped" not in e]
+    missed = [e for e in events if "skipped" not in e and not e["killed"] and e.get("missed")]
+    done = [e for e in events if "skipped" not in e and e not in missed]
     skips = [f"{e['phase']} (index {e['index']}): {e['skipped']}" for e in events if "skipped" in e]
+    skips += [f"{e['phase']} (index {e['index']}): not killed, {e['missed']}" for e in missed]
     if not done:
         reason = "; ".join(sorted(set(skips))) or "no crash was injected (the run did not get that far)"
         return [skipped(name, reason) for name in NAMES]
@@ -44,7 +52,10 @@ def check(history: History) -> list[CheckResult]:
     )
     out = []
     for name in NAMES:
-        if problems[name]:
+        if name == KILLED and missed and not problems[name]:
+            why = "; ".join(f"{e['phase']} (index {e['index']}): {e['missed']}" for e in missed)
+            out.append(skipped(name, f"not every phase was killed: {why}", [summary]))
+        elif problems[name]:
             out.append(
                 failed(name, f"{len(problems[name])} problem(s) in {len(done)} crashes", problems[name])
             )

@@ -3,9 +3,13 @@
 One worker (the phase failpoint lives in the process environment, see faults/supervisor_kill.py).
 Each execution is "crash/<phase>": an OK program (a spinning one for timeout) whose supervisor is
 killed at that phase. Around it: a host snapshot before init; after the pipeline's usual cleanup, what
-is left by the target itself (processes by cgroup, uid and parent, mounts, cgroups, fds, temp dirs,
-zombies, state files against their schema); then the target's recover, the host compared with the
-snapshot before, and a probe submission in the same box. All of it is one "crash" event.
+is left by the target itself (processes by cgroup, uid and parent, the killed supervisor's own
+descendants still alive, mounts, cgroups, fds, temp dirs, zombies, state files against their schema);
+then the target's recover, the host compared with the snapshot before, and a probe submission in the
+same box. All of it is one "crash" event; a phase observed too late to kill is one with `missed`.
+
+For a described target the setup and cleanup phases are its init and cleanup commands, so the
+execution's own init or cleanup is the call killed (the runner records the run IE either way).
 """
 
 from __future__ import annotations
@@ -57,14 +61,16 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
     before = aftermath.snapshot(owned)
     killing = supervisor_kill.KillAtPhase(target, phase)
     yield killing
-    left = aftermath.left_behind(before, owned)
-    recovered = aftermath.recover_and_compare(target, sub.box, before, owned)
+    left = aftermath.left_behind(before, owned, killing.orphans)
+    recovered = aftermath.recover_and_compare(target, sub.box, before, owned, killing.orphans)
     journal.append(
         "crash",
         index=sub.index,
         box=sub.box,
         phase=phase,
         killed=killing.killed,
+        **({"missed": killing.missed} if killing.missed else {}),
+        orphans=killing.orphans,
         left=left,
         recovered=recovered,
         probe=aftermath.probe(target, sub.box),
@@ -76,6 +82,7 @@ STAGE = Stage(
     title="Crash recovery (QA-REL-001 section 3)",
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(PHASES),
+    planned=lambda sizes: sizes.iterations * len(PHASES),
     checks=(crash.check, completeness.check, leaks.check),
     host_fixture=host_fixture,
     boxes_for=lambda concurrency, box_base: [box_base],  # one worker: see the module docstring

@@ -4,10 +4,16 @@ Every call is a subprocess in its own session, bounded by a timeout so a hung sa
 worker. The program's processes are found through the box's cgroups (owns/box_cgroups) and its uid
 (owns/uid_base + box), which is also how recover kills what a dead run left when the file has no
 recover command.
+
+The box's supervisor, for the crash stage, is the sandbox process the pipeline started for that box
+and is waiting on: the run command (isolate's keeper is `isolate --run`; a script that `exec`s the
+sandbox's CLI keeps its pid), and while it runs the init or cleanup command, that one
+(supervisor_pid). Killing it alone (os.kill, never the session's group) is what the crash stage does.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -16,6 +22,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reliability.targets import results
@@ -25,6 +33,7 @@ from reliability.targets.description import Description, render
 EVIDENCE_CHARS = 4096  # of each output stream kept in the history
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RUN_GRACE_S = 10.0
+DRAIN_S = 5.0  # after a timeout kill: how long the output pipes may stay open (see call)
 
 
 @dataclass
@@ -51,8 +60,12 @@ class Call:
         return f"{self.argv[0]} exited {self.exit_code}" + (f": {last[-1][:300]}" if last else "")
 
 
-def call(argv: list[str], timeout: float) -> Call:
-    """Run `argv` to completion or `timeout`; a program that cannot start raises TargetError."""
+def call(argv: list[str], timeout: float, on_start: Callable[[int], None] | None = None) -> Call:
+    """Run `argv` to completion or `timeout`; a program that cannot start raises TargetError.
+
+    `on_start(pid)` is called once the process exists (the pipeline's own record of it). The call
+    ends when its output pipes close: a child of the command that outlives it (e.g. the refbox CLI's
+    forked supervisor, orphaned when the crash stage kills the CLI) is waited for while it holds them."""
     try:
         proc = subprocess.Popen(
             argv,
@@ -65,6 +78,8 @@ def call(argv: list[str], timeout: float) -> Call:
         )
     except OSError as e:
         raise TargetError(f"cannot start {argv[0]}: {e.strerror or e}") from None
+    if on_start:
+        on_start(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout)
         return Call(argv, proc.returncode, out, err)
@@ -73,7 +88,17 @@ def call(argv: list[str], timeout: float) -> Call:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate(timeout=DRAIN_S)
+        except subprocess.TimeoutExpired:
+            # A process that left the session (a sandbox's own setsid'd helper, orphaned) still holds
+            # the output pipes: without this the worker would wait for it for ever.
+            proc.kill()
+            proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe:
+                    pipe.close()
+            out, err = "", f"(output lost: its pipes were still held open {DRAIN_S:g} s after the kill)"
         return Call(argv, proc.returncode, out, err, timed_out=True)
 
 
@@ -86,6 +111,8 @@ class CommandTarget(Target):
         self.timeout_s = float(self.doc["commands"].get("timeout_s", DEFAULT_TIMEOUT_S))
         self.run_grace_s = float(self.doc["commands"].get("run_grace_s", DEFAULT_RUN_GRACE_S))
         self._version: str | None = None
+        self._live: dict[int, dict[int, str]] = {}  # box -> {pid: command key} of calls in progress
+        self._live_lock = threading.Lock()  # worker threads call different boxes at once
 
     # -- naming -----------------------------------------------------------------------------------
     def _owns(self, key: str, **more) -> str:
@@ -104,6 +131,40 @@ class CommandTarget(Target):
     def _argv(self, key: str, values: dict) -> list[str]:
         return [render(a, values) for a in self.doc["commands"][key]]
 
+    def _call(self, box: int, key: str, argv: list[str], timeout: float) -> Call:
+        """call() for box `box`, its pid known to supervisor_pid() while it runs."""
+        pids: list[int] = []
+
+        def started(pid: int) -> None:
+            pids.append(pid)
+            with self._live_lock:
+                self._live.setdefault(box, {})[pid] = key
+
+        try:
+            return call(argv, timeout, started)
+        finally:
+            with self._live_lock:
+                calls = self._live.get(box, {})
+                for pid in pids:
+                    calls.pop(pid, None)
+                if not calls:
+                    self._live.pop(box, None)
+
+    def _newest_call(self, box: int) -> tuple[int, str] | None:
+        with self._live_lock:  # several workers may share a box (the locks stage): the newest call
+            calls = self._live.get(box)
+            return next(reversed(calls.items())) if calls else None
+
+    def supervisor_pid(self, box: int) -> int | None:
+        """Pid of the sandbox command running for `box` now (run, init, cleanup or recover), if any."""
+        live = self._newest_call(box)
+        return live[0] if live else None
+
+    def live_command(self, box: int) -> str | None:
+        """Which command ("init", "run", "cleanup", "recover") is running for `box` now, if any."""
+        live = self._newest_call(box)
+        return live[1] if live else None
+
     # -- contract ---------------------------------------------------------------------------------
     def version(self) -> str:
         if self._version is None:
@@ -121,17 +182,43 @@ class CommandTarget(Target):
         uid_range = tuple(owns["uid_range"]) if "uid_range" in owns else None
         if boxes and "uid_base" in owns:  # per-box uids: this run's boxes only
             uid_range = (owns["uid_base"] + min(boxes), owns["uid_base"] + max(boxes))
-        files = [f["glob"] for f in owns.get("state_files", []) + owns.get("lock_files", [])]
+        files = [f["glob"] for f in self._owned_files("state_files") + self._owned_files("lock_files")]
+        every_box = self.desc.values(box="*")  # a per-box file ({box}) is globbed over every box
         return Owned(
             box_root=vals["box_root"],
             cgroup_roots=[p for t in owns.get("cgroup_roots", []) for p in expand_dirs(render(t, vals))],
             uid_range=uid_range,
             temp_roots=[render(t, vals) for t in owns.get("temp_roots", [])],
-            state_files=[render(t, vals) for t in files],
+            state_files=[render(t, every_box) for t in files],
         )
 
+    def _owned_files(self, key: str) -> list[dict]:
+        return list(self.doc["owns"].get(key, []))
+
+    def _per_box(self, key: str, box: int) -> str | None:
+        """The first `key` entry with {box}, rendered for `box` (None if there is none)."""
+        for entry in self._owned_files(key):
+            if "{box}" in entry["glob"]:
+                return render(entry["glob"], self.desc.values(box=box))
+        return None
+
+    def lock_file(self, box: int) -> str | None:
+        """Box `box`'s lock file (owns/lock_files with {box}), for the locks stage."""
+        return self._per_box("lock_files", box)
+
+    def state_file(self, box: int) -> str | None:
+        """Box `box`'s state file (owns/state_files with {box}), for the state stage."""
+        return self._per_box("state_files", box)
+
+    def schema_of(self, path: str) -> str | None:
+        """The schema (schemas/<name>.schema.json) the owned state or lock file at `path` must follow."""
+        for entry in self._owned_files("state_files") + self._owned_files("lock_files"):
+            if fnmatch.fnmatchcase(path, render(entry["glob"], self.desc.values(box="*"))):
+                return entry.get("schema")
+        return None
+
     def init(self, box: int) -> None:
-        c = call(self._argv("init", self._box_values(box)), self.timeout_s)
+        c = self._call(box, "init", self._argv("init", self._box_values(box)), self.timeout_s)
         if c.exit_code != 0 or c.timed_out:
             raise TargetError(f"init of box {box}: {c.why()}")
 
@@ -162,8 +249,9 @@ class CommandTarget(Target):
             else:
                 argv.append(render(template, values))
         exit_status = self.doc["result"]["format"] == "exit_status"
+        timeout = limits.wall_s if exit_status else limits.wall_s + self.run_grace_s
         try:
-            c = call(argv, limits.wall_s if exit_status else limits.wall_s + self.run_grace_s)
+            c = self._call(box, "run", argv, timeout)
             return self._result(c, values, limits)
         except TargetError as e:
             return Result(verdict="IE", message=str(e), raw={"argv": argv})
@@ -226,7 +314,7 @@ class CommandTarget(Target):
     def cleanup(self, box: int) -> CleanupOutcome:
         steps = []
         try:
-            c = call(self._argv("cleanup", self._box_values(box)), self.timeout_s)
+            c = self._call(box, "cleanup", self._argv("cleanup", self._box_values(box)), self.timeout_s)
             ok, error = c.exit_code == 0 and not c.timed_out, "" if c.exit_code == 0 else c.why()
         except TargetError as e:
             ok, error = False, str(e)
@@ -253,7 +341,7 @@ class CommandTarget(Target):
             if killed:
                 removed.append(f"box {b}: killed {killed}")
             key = "recover" if "recover" in commands else "cleanup"
-            c = call(self._argv(key, self._box_values(b)), self.timeout_s)
+            c = self._call(b, key, self._argv(key, self._box_values(b)), self.timeout_s)
             if c.exit_code != 0 or c.timed_out:
                 raise TargetError(f"recover of box {b} ({key} command): {c.why()}")
             removed.append(f"box {b}: {key} command done")

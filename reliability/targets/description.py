@@ -49,8 +49,8 @@ ALLOWED = {
     "owns/cgroup_roots": {"box_root"},
     "owns/box_cgroups": {"box", "box_root"},
     "owns/temp_roots": {"box_root"},
-    "owns/state_files": {"box_root"},
-    "owns/lock_files": {"box_root"},
+    "owns/state_files": {"box_root", "box"},  # {box}: one file per box (`*` in the probes' globs)
+    "owns/lock_files": {"box_root", "box"},
 }
 
 

@@ -1,5 +1,11 @@
 """IOI isolate as a target: the shipped profile for 1.x (cgroup v1, no locks) or 2.x (cgroup v2, box
-locks), chosen by what `isolate --version` says."""
+locks), chosen by what `isolate --version` says.
+
+For the crash stage the supervisor is isolate's keeper, the `isolate --run` process the pipeline
+starts for the box (CommandTarget.supervisor_pid: the run command while it runs); the box's inside
+process and the program are its children, found by the box cgroup and uid. Phases are observed from
+outside (faults/supervisor_kill.py). Untested live here: isolate is not installed on this machine.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """A sandbox described only by a YAML file: a shell script around the built-in sandbox's CLI.
 
 It runs through the stress and leaks stages (at a small size) and must pass, as the built-in target
-does; `reliability target check` runs one OK submission through it; a result that cannot be parsed is
+does; through the crash stage, its supervisor (the script's process) killed at each phase it can be
+observed in; `reliability target check` runs one OK submission through it; a result that cannot be parsed is
 IE with the raw output kept; recover finds and removes a box left behind.
 """
 
@@ -15,12 +16,22 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
+from reliability import aftermath
+from reliability.checks import crash
+from reliability.errors import UsageError
+from reliability.faults import supervisor_kill
+from reliability.history import History, Journal, read
+from reliability.stages import crash as crash_stage
 from reliability.targets import load
-from reliability.targets.base import Limits
+from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
+from reliability.targets.command import CommandTarget
+from reliability.targets.described import PROFILE_DIR, description_for
+from reliability.targets.description import describe
 
 REPO = Path(__file__).resolve().parents[2]
 PID = os.getpid()
@@ -197,3 +208,184 @@ def test_recover_removes_a_box_left_behind_and_kills_its_program(described):
     assert removed
     assert box not in target.present_boxes()
     assert target.box_pids(box) == []
+
+
+def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(described):
+    """The supervisor of the script target is the process the pipeline started for the box: `sh
+    box.sh`, which `exec`s `python3 -m reliability box ...`, so one pid for the whole call. Its phases
+    are observed from outside: setup = the init command running, execute = a process in the box,
+    timeout = one still there once it has been there for the time limit, cleanup = the cleanup
+    command running; verdict happens inside the run command and cannot be seen: skipped.
+
+    What the built-in sandbox does when that CLI process alone is killed (the truth asserted here):
+    - setup: killed at first sight, before Python has started: nothing was made; the runner's cleanup
+      of the box that was never set up succeeds. Nothing left.
+    - execute, timeout: the CLI's forked supervisor (its own session) and the program live on as
+      orphans under init; the supervisor still enforces the limits, kills the run cgroup and exits.
+      It holds the dead CLI's stdout and stderr, so the pipeline's run call (IE: "sh exited -9")
+      returns only once it is gone. The box lock (a flock of the dead CLI) is free and the state
+      says running with a dead owner, so the runner's cleanup command then cleans the box. Nothing
+      left: the killed process's recorded descendants are all gone by then.
+    - cleanup: the cleanup command dies before it did anything, and nothing else cleans the box:
+      its tmpfs mount, its cgroups and its directory are left behind. That is the failure, with
+      that evidence, of "left nothing behind by itself", and only at cleanup.
+    recover (the box's processes killed by cgroup and uid, then the cleanup command, which takes a
+    box whose owner is dead) brings the host back to the baseline each time, and the same box then
+    runs the probe submission with OK.
+    """
+    work, path, _ = described
+    proc = reliability(
+        "run", "crash", "--profile", "smoke", "--seed", "5", "--iterations", "1", "--box-base", str(BOX_BASE),
+        "--target", str(path), "--runs", str(work / "crash-runs"), "--reports", str(work / "crash-reports"),
+        cwd=work,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    history = read(next((work / "crash-runs").glob("crash-*")))
+    events = {e["phase"]: e for e in history.of_type("crash")}
+    assert sorted(events) == ["cleanup", "execute", "setup", "timeout", "verdict"]
+    assert "cannot be observed from outside" in events["verdict"]["skipped"]
+    for phase in ("setup", "execute", "timeout", "cleanup"):
+        assert events[phase]["killed"].get("pid"), (phase, events[phase])
+        assert events[phase]["killed"]["how"].startswith("observed: "), events[phase]["killed"]
+    assert len(events["execute"]["orphans"]) >= 2  # the CLI's supervisor and the box's processes
+    checks = {c.name: c for c in crash.check(history)}
+    assert checks[crash.KILLED].status == "passed", checks[crash.KILLED]
+    assert "verdict (index 4): target refbox-script reports no phases" in checks[crash.KILLED].message
+    left = checks[crash.LEFT]
+    assert left.status == "failed", left
+    assert all(line.startswith("cleanup (index 3") for line in left.evidence), left.evidence
+    box_dir = str(work / "boxes" / str(BOX_BASE))
+    assert f"cleanup (index 3, box {BOX_BASE}): mounts: mount tmpfs on {box_dir}" in left.evidence
+    assert f"cleanup (index 3, box {BOX_BASE}): temp_dirs: temp dir {box_dir}" in left.evidence
+    assert any(f"/cmdtarget-{PID}/box-{BOX_BASE}" in line for line in left.evidence)
+    for name in (crash.STATE, crash.RECOVERED, crash.HEALTHY):
+        assert checks[name].status == "passed", checks[name]
+    assert list((work / "boxes").glob("[0-9]*")) == []
+
+
+class NoSupervisor(Target):
+    """A target that cannot name its supervisor (no supervisor_pid)."""
+
+    name = "opaque"
+
+    def version(self) -> str:
+        return "opaque 1"
+
+    def owned(self, boxes=None) -> Owned:
+        return Owned(box_root="/nonexistent")
+
+    def init(self, box: int) -> None:
+        raise AssertionError("not reached: the crash stage skips before init")
+
+    def run(self, box, command, limits, files) -> Result:
+        raise AssertionError("not reached")
+
+    def cleanup(self, box: int) -> CleanupOutcome:
+        raise AssertionError("not reached")
+
+    def recover(self, box=None) -> list[str]:
+        return []
+
+    def box_pids(self, box: int) -> list[int]:
+        return []
+
+
+def test_a_target_without_supervisor_pid_skips_every_phase_with_the_reason(tmp_path):
+    journal = Journal(tmp_path / "history.jsonl")
+    target = NoSupervisor()
+    for sub in crash_stage.workload(1, SimpleNamespace(iterations=1)):
+        with crash_stage.around(journal, target, sub) as wrapped:
+            assert wrapped is None  # the runner runs it unwrapped: nothing is killed
+    events = [e for e in journal_events(journal) if e["type"] == "crash"]
+    assert [e["phase"] for e in events] == ["setup", "execute", "timeout", "cleanup", "verdict"]
+    assert all(e["skipped"] == "target opaque does not expose its supervisor's pid" for e in events)
+    checks = crash.check(History(tmp_path / "history.jsonl", events))
+    assert [c.status for c in checks] == ["skipped"] * len(crash.NAMES)
+    assert all("does not expose its supervisor's pid" in c.message for c in checks)
+
+
+def journal_events(journal: Journal) -> list[dict]:
+    journal.close()
+    return [json.loads(line) for line in journal.path.read_text().splitlines()]
+
+
+def test_a_phase_observed_too_late_is_skipped_never_passed():
+    """A command that got through the phase before the observer saw it injected no crash: the killed
+    check is skipped with why; the other checks judge the crashes that did happen."""
+    clean = {"leaks": {}, "state_files": []}
+    recovered = {"recover": [], "recover_error": "", "new": {}, "gone": {}, "state_files": []}
+    probe = {"verdict": "OK", "message": "", "stdout_ok": True, "cleanup_ok": True}
+    common = {"type": "crash", "box": 7, "left": clean, "recovered": recovered, "probe": probe}
+    events = [
+        {
+            **common,
+            "index": 0,
+            "phase": "execute",
+            "killed": {"pid": 42, "how": "observed: a process in the box"},
+        },
+        {**common, "index": 1, "phase": "timeout", "killed": {}, "missed": "the run command ended first"},
+    ]
+    checks = {c.name: c for c in crash.check(History(Path("history.jsonl"), events))}
+    assert checks[crash.KILLED].status == "skipped"
+    assert "timeout (index 1): the run command ended first" in checks[crash.KILLED].message
+    for name in (crash.LEFT, crash.STATE, crash.RECOVERED, crash.HEALTHY):
+        assert checks[name].status == "passed", checks[name]
+    assert "timeout (index 1): not killed" in checks[crash.LEFT].message
+
+
+def test_per_box_lock_and_state_files_render_with_the_box(tmp_path):
+    """owns/lock_files and owns/state_files may name one file per box with {box}: lock_file(box) and
+    state_file(box) render the first such entry, schema_of(path) finds its schema, and the probes get
+    the entry as a glob over every box. The rustbox profile declares its lock that way."""
+    rustbox = CommandTarget(
+        description_for(PROFILE_DIR / "rustbox.yml", {"lock_root": "/var/run/rustbox/locks"})
+    )
+    assert rustbox.lock_file(7) == "/var/run/rustbox/locks/box-7.lock"
+    assert rustbox.schema_of("/var/run/rustbox/locks/box-7.lock") == "rustbox/lock"
+    assert rustbox.state_file(7) is None  # instances.json is one file for all boxes
+    assert rustbox.schema_of("/var/lib/rustbox/instances.json") == "rustbox/instances"
+    assert rustbox.schema_of("/var/lib/rustbox/other.json") is None
+    assert "/var/run/rustbox/locks/box-*.lock" in rustbox.owned().state_files
+
+    doc = target_doc(tmp_path)
+    doc["owns"]["state_files"] = [
+        {"glob": "{root}/all.json"},
+        {"glob": "{root}/.state/{box}/state.json", "schema": "box-state", "format": "json"},
+    ]
+    doc["owns"]["lock_files"] = [{"glob": "{box_root}/.state/{box}/lock"}]
+    path = tmp_path / "per-box.yml"
+    path.write_text(yaml.safe_dump(doc))
+    target = CommandTarget(description_for(path))
+    root = str(tmp_path / "boxes")
+    assert target.state_file(12) == f"{root}/.state/12/state.json"
+    assert target.lock_file(12) == f"{root}/.state/12/lock"
+    assert target.schema_of(f"{root}/.state/12/state.json") == "box-state"
+    assert target.schema_of(f"{root}/.state/12/lock") is None  # the entry names no schema
+    assert target.owned().state_files == [
+        f"{root}/all.json",
+        f"{root}/.state/*/state.json",
+        f"{root}/.state/*/lock",
+    ]
+
+    doc["owns"]["lock_files"] = [{"glob": "{root}/{cpu_s}.lock"}]  # a run placeholder: still refused
+    with pytest.raises(UsageError, match=r"owns/lock_files/0: unknown placeholder \{cpu_s\}"):
+        describe(doc, "bad.yml")
+
+
+def test_a_killed_supervisors_descendant_still_alive_is_left_behind():
+    """The descendants recorded at the kill are checked by pid and start time: one still running is
+    listed (once, even when the uid or cgroup rules list it too), one that ended is not."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        recorded = [d for d in supervisor_kill.descendants(os.getpid()) if d["pid"] == child.pid]
+        assert recorded and recorded[0]["parent"] == os.getpid()
+        leaks: dict = {}
+        aftermath._add_orphans(leaks, recorded)
+        assert leaks["orphans"][0].startswith(f"process {child.pid} (sleep) uid {os.getuid()} parent ")
+        listed = {"processes": [f"process {child.pid} (sleep) uid 0 cgroup pids:/x"]}
+        aftermath._add_orphans(listed, recorded)
+        assert "orphans" not in listed
+    finally:
+        child.kill()
+        child.wait()
+    assert aftermath.alive_orphans(recorded) == []
