@@ -13,7 +13,7 @@ nox.options.sessions = ["lint", "tests"]
 # A stage session is run again and again by operators; reinstalling the package each time only costs time.
 nox.options.reuse_existing_virtualenvs = True
 
-STAGES = ("stress", "leaks", "concurrent", "exhaustion", "locks", "isolation", "crash", "faults")
+STAGES = ("stress", "leaks", "concurrent", "exhaustion", "locks", "isolation", "crash", "faults", "state")
 
 
 def _install(session: nox.Session, extras: str = "") -> None:

@@ -147,7 +147,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
     )
     metrics.bind(runner)
     started = time.monotonic()
-    total = seg.sizes.iterations or seg.sizes.submissions or None
+    total = seg.stage.total(seg.sizes)
     already = len(seg.done)
     workload = (s for s in seg.stage.workload(seg.seed, seg.sizes) if s.index not in seg.done)
     with ExitStack() as running:

@@ -70,6 +70,11 @@ _SIZES: dict[str, dict[str, Sizes]] = {
         "quick": Sizes(iterations=3, concurrency=1),
         "release": Sizes(iterations=20, concurrency=1),
     },
+    "state": {  # iterations = rounds of every corruption case; one worker; duration_s caps the stage
+        "smoke": Sizes(iterations=1, concurrency=1, duration_s=120),
+        "quick": Sizes(iterations=3, concurrency=1, duration_s=600),
+        "release": Sizes(iterations=20, concurrency=1, duration_s=3600),
+    },
     "isolation": {  # iterations = rounds of every hostile case
         "smoke": Sizes(iterations=1, concurrency=2),
         "quick": Sizes(iterations=3, concurrency=2),

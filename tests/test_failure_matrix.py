@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from stage_runs import only, run_stage
 
-from reliability.checks import crash, faults, locks
+from reliability.checks import crash, faults, locks, state
 
 pytestmark = pytest.mark.root
 
@@ -24,9 +24,23 @@ DEFECTS = {
         faults.REPORTED,
         "cleanup said ok although reap was made to fail",
     ),
+    "trust_state": (
+        ("state", ("state/corrupt_json",)),
+        {"iterations": 1},
+        state.DETECTED,
+        "the damage left no trace",
+    ),
     # Racy by nature (two workers in one box without a lock): the marker check fails either with the
     # other run's marker or with every run refused/broken; the evidence text varies, so none is required.
     "skip_lock": (("locks", None), {"iterations": 6, "concurrency": 3}, locks.MARKER, ""),
+    # The SIGKILLed holder's record is taken for a live holder: init and recover are refused until the
+    # bound, each naming the dead pid as the holder.
+    "ignore_stale_lock": (
+        ("locks", None),
+        {"iterations": 3, "concurrency": 2},
+        locks.STALE,
+        "busy (held by pid",
+    ),
 }
 
 
@@ -56,5 +70,7 @@ def test_a_defect_is_caught_by_its_check_and_named(defect):
 
 def test_without_the_defects_the_same_checks_pass():
     checks = run_stage("locks", {"iterations": 6, "concurrency": 3})
-    assert checks[locks.MARKER].status == "passed", checks[locks.MARKER]
-    # crash.STATE/HEALTHY and faults.REPORTED pass in the two stage tests above
+    for name in (locks.MARKER, locks.STALE, locks.CORRUPT):
+        assert checks[name].status == "passed", checks[name]
+    # crash.STATE/HEALTHY and faults.REPORTED pass in the two stage tests above, state.DETECTED in
+    # tests/integration/test_state_stage.py

@@ -3,7 +3,7 @@
 They exist only so the defect matrix (docs/defect-matrix.md, tests/test_failure_matrix.py) can show
 that each check fails on the bug it is meant to find and names it. Each is a few lines at the place
 where a real sandbox would have that bug: after a run (a wrong verdict), in the lock (none taken),
-and after a cleanup that said ok (something left behind).
+in the state reader (a damaged file trusted) and after a cleanup that said ok (something left behind).
 """
 
 from __future__ import annotations
@@ -40,9 +40,20 @@ def skip_lock() -> bool:
     return failpoints.defect("skip_lock")
 
 
+def ignores_stale_lock() -> bool:
+    """defect.ignore_stale_lock: the lock of a dead holder is never recovered; the box stays busy."""
+    return failpoints.defect("ignore_stale_lock")
+
+
 def claims_success() -> bool:
     """defect.claim_cleanup_success: a failed cleanup step is reported as a success."""
     return failpoints.defect("claim_cleanup_success")
+
+
+def trust_state() -> bool:
+    """defect.trust_state: a damaged state file is silently reset to idle (not set aside, no audit, no
+    quarantine) and the box goes on serving, as a reader that trusts its own files would."""
+    return failpoints.defect("trust_state")
 
 
 def after_run(result: Result) -> Result:

@@ -24,8 +24,10 @@ DEFECTS = (
     "leave_zombie",
     "wrong_verdict",
     "skip_lock",
+    "ignore_stale_lock",
     "corrupt_state",
     "claim_cleanup_success",
+    "trust_state",
 )
 
 

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 
-from reliability.refbox import audit
+from reliability.refbox import audit, defects
 from reliability.refbox.quarantine import set_aside
 
 LOCK_NAME = "lock"
@@ -116,6 +116,8 @@ class BoxLock:
                 if time.monotonic() >= deadline:
                     raise BoxBusy(f"box {box} busy{_held_by(fd)}")
                 time.sleep(POLL_S)
+            if defects.ignores_stale_lock():
+                _refuse_stale(fd, box)
             # Decided under the flock: whichever thread or process made the file, the first holder
             # is the one that finds it never held ("used" is set from the first claim on).
             created = _never_held(fd)
@@ -219,6 +221,16 @@ def _held_by(fd: int) -> str:
     if not holder:
         return ""
     return f" (held by pid {holder['pid']} on {holder['host']} since {holder['acquired_at']:.3f}, run {holder.get('run_id')})"
+
+
+def _refuse_stale(fd: int, box: int) -> None:
+    """defect.ignore_stale_lock: a record naming a dead holder is taken for a live one (never recovered)."""
+    try:
+        holder = parse_record(_read(fd)).get("holder")
+    except ValueError:
+        return
+    if holder and why_stale(holder):
+        raise BoxBusy(f"box {box} busy{_held_by(fd)}")
 
 
 def _recover_stale(state_dir: str, box: int, fd: int) -> str:

@@ -7,10 +7,20 @@ from reliability.stages.base import Stage
 
 
 def all_stages() -> dict[str, Stage]:
-    from reliability.stages import concurrent, crash, exhaustion, faults, isolation, leaks, locks, stress
+    from reliability.stages import (
+        concurrent,
+        crash,
+        exhaustion,
+        faults,
+        isolation,
+        leaks,
+        locks,
+        state,
+        stress,
+    )
 
     stages = (stress.STAGE, leaks.STAGE, concurrent.STAGE, isolation.STAGE, exhaustion.STAGE, locks.STAGE)
-    stages += (crash.STAGE, faults.STAGE)
+    stages += (crash.STAGE, faults.STAGE, state.STAGE)
     return {s.name: s for s in stages}
 
 

@@ -29,6 +29,14 @@ class Stage:
     # (journal, target, submission) -> a context manager around that one execution (init to cleanup),
     # for a fault that must hold while it runs; it may yield another target to run it on, or None.
     around: Callable | None = None
+    # (sizes) -> how many submissions a full run feeds, for progress and time left; default: the
+    # iterations or the submissions of the sizes. A stage with several cases per iteration says so.
+    planned: Callable[[Sizes], int] | None = None
+
+    def total(self, sizes: Sizes) -> int | None:
+        if self.planned:
+            return self.planned(sizes)
+        return sizes.iterations or sizes.submissions or None
 
     def check(self, history: History) -> list[CheckResult]:
         results: list[CheckResult] = []

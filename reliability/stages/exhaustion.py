@@ -167,6 +167,7 @@ STAGE = Stage(
     title="Resource exhaustion (QA-REL-001 section 5)",
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * (len(PROGRAMS) + len(AFTER)),
+    planned=lambda sizes: sizes.iterations * (len(PROGRAMS) + len(AFTER)),
     checks=(exhaustion.check, completeness.check, leaks.check),
     host_fixture=host_fixture,
     around=around,

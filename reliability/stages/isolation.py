@@ -158,6 +158,7 @@ STAGE = Stage(
     title="Isolation of hostile submissions (beyond QA-REL-001: security)",
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(isolation.EXPECTED),
+    planned=lambda sizes: sizes.iterations * len(isolation.EXPECTED),
     checks=(isolation.check, completeness.check, cleanup.check, leaks.check),
     host_fixture=host_fixture,
 )

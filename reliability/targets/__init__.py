@@ -9,8 +9,16 @@ TARGETS = ("builtin", "isolate", "rustbox")  # or a path to a target file (docs/
 
 
 def load(name: str, options: dict[str, str] | None = None) -> Target:
-    """The target called `name`, configured with `options` (from --target-option KEY=VALUE)."""
-    options = dict(options or {})
+    """The target called `name`, configured with `options` (from --target-option KEY=VALUE).
+
+    The target remembers both as `loaded_as`, so a helper process can make the same target again
+    (the locks stage's lock holder, reliability/faults/lock_holder.py)."""
+    target = _load(name, dict(options or {}))
+    target.loaded_as = (name, dict(options or {}))  # type: ignore[attr-defined]
+    return target
+
+
+def _load(name: str, options: dict) -> Target:
     if name == "builtin":
         from reliability.targets.builtin import BuiltinTarget
 

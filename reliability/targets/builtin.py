@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from reliability.refbox import locks
+from reliability.refbox.audit import audit_path
 from reliability.refbox.box import (
     DEFAULT_BOX_ROOT,
     DEFAULT_CGROUP_NAME,
@@ -12,6 +14,7 @@ from reliability.refbox.box import (
     VERSION,
     Refbox,
 )
+from reliability.refbox.state import state_path
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
 
 
@@ -50,6 +53,14 @@ class BuiltinTarget(Target):
             ],
         )
 
+    def state_file(self, box: int) -> str | None:
+        """Box `box`'s state file (the state stage damages it from outside)."""
+        return state_path(self.refbox.state_dir, box)
+
+    def audit_files(self) -> list[str]:
+        """Where the refbox records what it set aside, quarantined and recovered."""
+        return [audit_path(self.refbox.state_dir)]
+
     def init(self, box: int) -> None:
         self.refbox.init(box)
 
@@ -64,6 +75,10 @@ class BuiltinTarget(Target):
 
     def box_pids(self, box: int) -> list[int]:
         return self.refbox.box_pids(box)
+
+    def lock_file(self, box: int) -> str | None:
+        """The file holding box `box`'s lock (flock + owner record), for the locks stage's faults."""
+        return locks.lock_path(self.refbox.state_dir, box)
 
     def supervisor_pid(self, box: int) -> int | None:
         """Pid of the supervisor of the run in progress in `box` (refbox only: for crash tests)."""

@@ -1,6 +1,7 @@
 """The locks stage on real CLI targets: a lock-less one must FAIL with the overlapping runs as evidence,
 the same sandbox with a per-box flock must pass. Both are tests/data/lockless/dirbox.py, described in YAML
-(a sandbox we did not write, driven through the contract)."""
+(a sandbox we did not write, driven through the contract). On the built-in sandbox the two sub-cases (a
+SIGKILLed holder, a corrupt lock file) run for real and pass."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ import yaml
 from reliability.checks import locks
 from reliability.execute import RunOptions, execute
 from reliability.stages import get
+from reliability.stages import locks as locks_stage
+from reliability.targets.builtin import BuiltinTarget
 
 DIRBOX = Path(__file__).resolve().parents[1] / "data" / "lockless" / "dirbox.py"
 PID = os.getpid()
 
 
-def target_doc(root: Path, lock: bool) -> dict:
+def target_doc(
+    root: Path, lock: bool, capabilities: list[str] | None = None, lock_file: bool = False
+) -> dict:
     script = [sys.executable, str(DIRBOX)]
     return {
         "format": 1,
@@ -46,7 +51,12 @@ def target_doc(root: Path, lock: bool) -> dict:
             "fields": {f: f for f in ("verdict", "wall_s", "exit_code", "message", "stdout")},
             "statuses": {v: v for v in ("OK", "TLE", "RE")},
         },
-        "owns": {"box_root": str(root), "box_dir": str(root) + "/{box}"},
+        "owns": {
+            "box_root": str(root),
+            "box_dir": str(root) + "/{box}",
+            **({"lock_files": [{"glob": str(root) + "/{box}.lock"}]} if lock_file else {}),
+        },
+        **({"capabilities": capabilities} if capabilities is not None else {}),
     }
 
 
@@ -59,10 +69,16 @@ def work():
         shutil.rmtree(path, ignore_errors=True)
 
 
-def run_locks(work: Path, lock: bool):
+def run_locks(
+    work: Path,
+    lock: bool,
+    capabilities: list[str] | None = None,
+    lock_file: bool = False,
+    history: bool = False,
+):
     (work / "boxes").mkdir()
     target = work / "target.yml"
-    target.write_text(yaml.safe_dump(target_doc(work / "boxes", lock)))
+    target.write_text(yaml.safe_dump(target_doc(work / "boxes", lock, capabilities, lock_file)))
     opts = RunOptions(
         profile="smoke",
         seed=7,
@@ -72,7 +88,13 @@ def run_locks(work: Path, lock: bool):
         target=str(target),
         box_base=5,
     )
-    return {c.name: c for c in execute(get("locks"), opts).checks}
+    analysis = execute(get("locks"), opts)
+    checks = {c.name: c for c in analysis.checks}
+    return (checks, analysis.history) if history else checks
+
+
+def evidence(history) -> dict:
+    return {e["label"]: e["evidence"] for e in history.of_type("evidence")}
 
 
 def test_a_target_without_locks_fails_with_the_overlapping_runs(work):
@@ -81,7 +103,10 @@ def test_a_target_without_locks_fails_with_the_overlapping_runs(work):
     assert overlap.status == "failed", overlap
     assert any("while index" in line for line in overlap.evidence)
     assert marker.status == "failed" and any("conflict: marker-" in line for line in marker.evidence)
-    assert checks[locks.STALE].status == "skipped" and checks[locks.STALE].message == "target has no locks"
+    for name in (locks.STALE, locks.CORRUPT):
+        assert checks[name].status == "skipped" and checks[name].message == "target has no locks", checks[
+            name
+        ]
 
 
 def test_the_same_target_with_a_lock_per_box_passes(work):
@@ -89,3 +114,89 @@ def test_the_same_target_with_a_lock_per_box_passes(work):
     assert checks[locks.OVERLAP].status == "passed", checks[locks.OVERLAP]
     assert checks[locks.MARKER].status == "passed", checks[locks.MARKER]
     assert checks[locks.REFUSALS].status == "passed"
+
+
+def test_a_locked_cli_target_gets_its_lock_file_corrupted_and_says_why_no_holder_can_be_killed(work):
+    # dirbox (flock on <box>.lock, declared per box with {box}) ignores what the file holds: garbage,
+    # a truncated record and an empty file change nothing, one contender waits for the other. It has no
+    # box uid or cgroup (box_pids is empty), so a holder cannot be caught mid-run: skipped, with why.
+    checks, history = run_locks(work, lock=True, capabilities=["locks"], lock_file=True, history=True)
+    assert checks[locks.OVERLAP].status == "passed", checks[locks.OVERLAP]
+    stale, corrupt = checks[locks.STALE], checks[locks.CORRUPT]
+    assert stale.status == "skipped" and "shows no process in box" in stale.message, stale
+    assert corrupt.status == "passed", corrupt
+    lines = evidence(history)[locks_stage.CORRUPT]["lines"]
+    for kind in ("garbage", "truncated", "empty"):  # the flock made the later one wait: both ran
+        assert any(line.startswith(f"{kind}: ") and line.count(" ran: OK") == 2 for line in lines), lines
+    assert not [p for p in _helpers() if p], "a lock holder helper was left running"
+
+
+def test_without_a_lock_file_per_box_the_corrupt_case_says_so():
+    from reliability.faults.corrupt_lock import lock_file_of
+
+    class Lockless:
+        name = "lockless"
+
+        def lock_file(self, box):
+            return None
+
+    assert lock_file_of(Lockless(), 3) == (None, "target lockless declares no lock file per box")
+
+
+@pytest.fixture
+def builtin_work():
+    path = Path(tempfile.mkdtemp(prefix=f"locks-stage-{PID}-"))
+    os.chmod(path, 0o755)
+    (path / "boxes").mkdir(mode=0o755)
+    cgroup = f"refbox-test-{PID}-{path.name[-8:]}"
+    try:
+        yield path, cgroup
+    finally:
+        target = BuiltinTarget(box_root=str(path / "boxes"), cgroup_name=cgroup)
+        target.recover()
+        target.close()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_on_the_builtin_a_killed_holder_and_a_corrupt_lock_file_are_handled(builtin_work):
+    work, cgroup = builtin_work
+    opts = RunOptions(
+        profile="smoke",
+        seed=7,
+        overrides={"iterations": 6, "concurrency": 3},
+        runs_dir=work / "runs",
+        reports_dir=work / "reports",
+        target_options={"box_root": str(work / "boxes"), "cgroup_name": cgroup, "quota_mb": "16"},
+        box_base=700 + (PID % 60) * 3,  # box uids apart from other testers' runs (stage_runs: 200-599)
+    )
+    analysis = execute(get("locks"), opts)
+    checks = {c.name: c for c in analysis.checks}
+    for name in (locks.STALE, locks.CORRUPT, locks.OVERLAP, locks.MARKER, locks.REFUSALS):
+        assert checks[name].status == "passed", checks[name]
+    assert all(c.status != "failed" for c in analysis.checks), [
+        c for c in analysis.checks if c.status == "failed"
+    ]
+    ev = evidence(analysis.history)
+    stale, corrupt = ev[locks_stage.STALE], ev[locks_stage.CORRUPT]
+    assert stale["recovered_s"] <= locks_stage.STALE_BOUND_S
+    assert any(line.startswith("SIGKILLed") for line in stale["lines"])
+    assert any('"stale_lock"' in line for line in stale["lines"]), stale["lines"]  # the refbox's audit
+    assert any("new run: verdict OK, stdout 'alone'" in line for line in stale["lines"])
+    for kind in ("garbage", "truncated", "empty"):
+        assert any(line.startswith(f"{kind}: ") and "valid free record" in line for line in corrupt["lines"])
+    assert sum('"corrupt_lock"' in line for line in corrupt["lines"]) == 3, corrupt["lines"]
+    assert not [p for p in _helpers() if p], "a lock holder helper was left running"
+
+
+def _helpers() -> list[str]:
+    """Command lines of live lock_holder helpers (ours or not: none should be left)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "reliability.faults.lock_holder" in cmd and str(PID) in cmd:
+            found.append(cmd)
+    return found

@@ -1,0 +1,124 @@
+"""Corrupt a box's lock file from outside: garbage, a truncated record, an empty file.
+
+Where the lock file is: the target's optional `lock_file(box) -> str | None` (None: the target
+declares none), else, for a described target, an owns/lock_files entry whose glob names the box with a
+{box} placeholder. Without either the sub-case cannot run and says why.
+
+The file is written in place (never renamed or unlinked: a lock file's inode is what is locked), only
+while the box is free, and put back afterwards if it still holds what was written (a target that
+repaired it keeps its repair).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+GARBAGE = b"\x00\xff not a lock record \x1b[31m{{{\n" * 3
+
+
+def lock_file_of(target, box: int) -> tuple[str | None, str]:
+    """(path of box `box`'s lock file, '') or (None, why there is none)."""
+    method = getattr(target, "lock_file", None)
+    if method is not None:
+        path = method(box)
+        return (path, "") if path else (None, f"target {target.name} declares no lock file per box")
+    desc = getattr(target, "desc", None)
+    entries = desc.doc.get("owns", {}).get("lock_files", []) if desc is not None else []
+    for entry in entries:
+        glob = entry.get("glob", "") if isinstance(entry, dict) else entry
+        if "{box}" in glob:
+            return glob.format_map({**desc.values(), "box": box}), ""
+    return (
+        None,
+        f"target {target.name} declares no lock file per box (no lock_file(box), no {{box}} lock_files)",
+    )
+
+
+def corruptions(current: bytes | None, box: int) -> dict[str, bytes]:
+    """The three corrupt contents: garbage, the current record cut in the middle, and empty."""
+    record = current if current and current.strip() else None
+    if record is None:
+        record = json.dumps({"version": 1, "box": box, "holder": {"pid": 1, "start_time": 1}}).encode()
+    return {"garbage": GARBAGE, "truncated": record[: max(1, len(record) // 2)], "empty": b""}
+
+
+def read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def corrupted(path: str, data: bytes) -> Iterator[bytes | None]:
+    """Write `data` into the lock file at `path`; yield what it held before (None: it did not exist).
+
+    Afterwards the original is put back if the file still holds exactly `data`; a file this made is
+    removed again only if it still holds `data` (then no target ever used it)."""
+    original = read(path)
+    if original is None:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    _write_in_place(path, data)
+    try:
+        yield original
+    finally:
+        if read(path) == data:
+            if original is None:
+                os.unlink(path)
+            else:
+                _write_in_place(path, original)
+
+
+def is_locked(path: str) -> bool:
+    """True if some process holds an flock on `path` now (False for a file nobody flocks)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    finally:
+        os.close(fd)
+
+
+def after_state(target, path: str, written: bytes) -> tuple[bool, str]:
+    """Is the lock file valid or free after the race? (ok, what it holds)."""
+    data = read(path)
+    if is_locked(path):
+        return False, f"{path} is still locked after both contenders finished"
+    if data is None:
+        return True, f"{path} is gone (free)"
+    if not data.strip():
+        return True, f"{path} is empty and free"
+    if getattr(target, "name", "") == "builtin":  # its format is known: schemas/box-lock.schema.json
+        from reliability.refbox.locks import parse_record
+
+        try:
+            holder = parse_record(data).get("holder")
+        except ValueError as e:
+            return False, f"{path} still holds a corrupt record ({e}): {data[:80]!r}"
+        if holder is not None:
+            return False, f"{path} names holder pid {holder['pid']} but nobody holds it"
+        return True, f"{path} holds a valid free record"
+    same = "unchanged since it was corrupted" if data == written else "rewritten by the target"
+    return True, f"{path} is free ({len(data)} bytes, {same}; its format is the target's own)"
