@@ -120,7 +120,10 @@ def described(request):
     (work / "box.sh").write_text(SCRIPT)
     path = work / "target.yml"
     path.write_text(yaml.safe_dump(target_doc(work)))
-    os.environ["PYTHON"] = sys.executable  # for the script, when the target runs in this process
+    # For the script, when the target runs in this process: this interpreter and this checkout's package
+    # whatever the working directory is (set for the module's tests, like the fixture's scope).
+    os.environ["PYTHON"] = sys.executable
+    os.environ["PYTHONPATH"] = str(REPO)
     target = load(str(path))
     try:
         target.recover()  # first use makes the sandbox's state dir: before any snapshot, as an operator would

@@ -82,12 +82,13 @@ def test_cleanup_removes_mount_cgroup_and_directory_in_order(refbox):
 
 def test_cleanup_with_a_busy_mount_fails_naming_the_step_then_recover_restores(refbox):
     refbox.init(BOX_B)
+    home = os.getcwd()  # given back at the end: later tests start `python -m reliability` from it
     try:
         try:
             os.chdir(refbox.box_dir(BOX_B))  # our cwd inside the box keeps the mount busy
             outcome = refbox.cleanup(BOX_B)
         finally:
-            os.chdir("/")
+            os.chdir(home)
         assert not outcome.ok and outcome.quarantined
         assert outcome.error.startswith("unmount:"), outcome
         failed = [s["name"] for s in outcome.steps if not s["ok"]]
@@ -98,7 +99,7 @@ def test_cleanup_with_a_busy_mount_fails_naming_the_step_then_recover_restores(r
         refbox.recover(BOX_B)
         assert_box_gone(refbox, BOX_B)
     finally:
-        os.chdir("/")
+        os.chdir(home)
         refbox.recover(BOX_B)
 
 

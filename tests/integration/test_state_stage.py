@@ -85,7 +85,7 @@ def described_doc(work: Path, cgroup: str, box_base: int) -> dict:
     }  # fmt: skip
 
 
-def test_a_described_target_is_damaged_through_its_declared_state_file_and_has_no_audit_trail():
+def test_a_described_target_is_damaged_through_its_declared_state_file_and_has_no_audit_trail(monkeypatch):
     """Any target: a YAML-described CLI sandbox naming its per-box state file gets the same damage and
     checks; it declares no audit log, so that one check is skipped with the reason, never passed."""
     work = Path(tempfile.mkdtemp(prefix=f"state-described-{PID}-"))
@@ -96,7 +96,10 @@ def test_a_described_target_is_damaged_through_its_declared_state_file_and_has_n
     box_base = next(_boxes)
     path = work / "target.yml"
     path.write_text(yaml.safe_dump(described_doc(work, cgroup, box_base)))
-    os.environ["PYTHON"] = sys.executable  # for the script, when the target runs in this process
+    # For the script, when the target runs in this process: this interpreter, and this checkout's
+    # package whatever the working directory is.
+    monkeypatch.setenv("PYTHON", sys.executable)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
     target = load_target(str(path))
     if corrupt_state.state_file(target, box_base) is None:
         pytest.skip("this target loader does not name per-box state files yet")

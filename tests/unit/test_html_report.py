@@ -4,10 +4,12 @@ path without matplotlib, the CLI, and the JUnit properties written beside it."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from report_histories import HOSTILE, degrading_run, failing_analysis, failing_run, timed_run
@@ -238,6 +240,7 @@ def test_report_into_a_closed_pipe_exits_quietly(failing_dir, tmp_path):
         [sys.executable, "-m", "reliability", "report", str(failing_dir[0]), "--reports", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
     )
     proc.stdout.close()  # before the child writes a byte
     err = proc.stderr.read().decode()
