@@ -97,10 +97,18 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         capabilities=sorted(target.capabilities),
         config=sizes.to_dict(),
         target_options=dict(opts.target_options),  # with box_base, what --resume needs to go on
+        target_spec=target_spec(target),
         box_base=opts.box_base,
     )
     journal.append("snapshot", label="before", snapshot=probes.snapshot(owned, os.getpid()))
     return _run(_Segment(stage, sizes, seed, target, journal, run_dir, boxes), opts)
+
+
+def target_spec(target) -> str:
+    """What --resume loads the target from: its name, or its target file's absolute path (a described
+    target's name is the one inside the file, which load() cannot find again)."""
+    name = getattr(target, "loaded_as", (target.name,))[0]
+    return os.path.abspath(name) if os.path.isfile(name) else name
 
 
 def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:

@@ -57,7 +57,7 @@ def plan_from(history: History) -> ResumePlan:
         profile=start["profile"],
         seed=start["seed"],
         sizes=sizes,
-        target=start["target"],
+        target=start.get("target_spec", start["target"]),  # histories before target_spec: a name
         target_options=dict(start["target_options"]),
         boxes=[start["box_base"] + i for i in range(sizes.concurrency)],
         done=done,
