@@ -13,6 +13,7 @@ import queue
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -181,7 +182,11 @@ class Runner:
                 with self.around(sub) if self.around else nullcontext() as target:
                     self._execute(sub, target or self.target)
             except Exception as exc:  # a pipeline bug must not stop the other workers or lose the record
-                self.journal.append("note", message=f"pipeline error on submission {sub.index}: {exc!r}")
+                self.journal.append(
+                    "note",
+                    message=f"pipeline error on submission {sub.index}: {exc!r}",
+                    traceback=traceback.format_exc().splitlines()[-20:],  # where, for the bug report
+                )
 
     def _execute(self, sub: Submission, target: Target) -> None:
         prep = self.prepared.get(sub.program, f"program {sub.program} is not prepared")
