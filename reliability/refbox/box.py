@@ -62,6 +62,9 @@ class Refbox:
             raise TargetError(str(e)) from e
         self._supervisors: dict[int, int] = {}
         self._held: dict[int, locks.BoxLock] = {}
+        # box -> the fds this process holds open into that box, tracked where they are opened and
+        # closed, so cleanup's "close fds" step checks these few instead of every fd of the pipeline.
+        self._box_fds: dict[int, set[int]] = {}
         self._lock = threading.Lock()
 
     # -- naming -----------------------------------------------------------------------------------
@@ -116,6 +119,41 @@ class Refbox:
         if lock is not None:
             lock.release()
 
+    # -- fds into a box ---------------------------------------------------------------------------
+    def open_in_box(
+        self, box: int, path: str, flags: int, mode: int = 0o777, dir_fd: int | None = None
+    ) -> int:
+        """os.open, the fd recorded as box `box`'s until close_in_box (or cleanup) closes it."""
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+        self.track_box_fd(box, fd)
+        return fd
+
+    def close_in_box(self, box: int, fd: int) -> None:
+        """Close a recorded fd, unless cleanup or recover closed it first (its number may be reused)."""
+        with self._lock:
+            fds = self._box_fds.get(box)
+            if fds is None or fd not in fds:
+                return
+            fds.discard(fd)
+            if not fds:
+                del self._box_fds[box]
+        os.close(fd)
+
+    def box_fds(self, box: int) -> list[int]:
+        """The fds this process holds into box `box`, as recorded."""
+        with self._lock:
+            return sorted(self._box_fds.get(box, ()))
+
+    def take_box_fds(self, box: int) -> list[int]:
+        """The recorded fds of box `box`, no longer recorded: the caller closes them (cleanup), and a
+        run's own close of one of them then leaves its number alone (another thread may reuse it)."""
+        with self._lock:
+            return sorted(self._box_fds.pop(box, ()))
+
+    def track_box_fd(self, box: int, fd: int) -> None:
+        with self._lock:
+            self._box_fds.setdefault(box, set()).add(fd)
+
     def read_state(self, box: int) -> dict:
         """The box's validated state; a bad state file is set aside and the box quarantined."""
         lock_existed = os.path.lexists(locks.lock_path(self.state_dir, box))
@@ -155,7 +193,7 @@ class Refbox:
             status="running", phase=None, generation=doc["generation"] + 1, owner=locks.me(self.run_id)
         )
         doc.update(since=time.time(), cleanup_steps=[], quarantine_reason=None)
-        state.write(self.state_dir, doc)
+        state.write(self.state_dir, doc, durable=True)  # durable: see state.py (the box handed out)
 
     def _check_idle(self, box: int, doc: dict) -> None:
         if doc["status"] == "quarantined":
@@ -221,14 +259,14 @@ class Refbox:
             return Result(verdict="IE", message=f"box {box} is not initialised ({why})")
         if not mounts.is_mounted(path):
             return Result(verdict="IE", message=f"box {box} is not initialised (no tmpfs at {path})")
-        box_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        box_fd = self.open_in_box(box, path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         fds = [box_fd]
         try:
             for src, name in files.items():
-                _copy_into_box(box_fd, src, name, uid)
-            stdout_fd = _fresh_file(box_fd, STDOUT_NAME)
+                self._copy_into_box(box, box_fd, src, name, uid)
+            stdout_fd = self._fresh_file(box, box_fd, STDOUT_NAME)
             fds.append(stdout_fd)
-            stderr_fd = _fresh_file(box_fd, STDERR_NAME)
+            stderr_fd = self._fresh_file(box, box_fd, STDERR_NAME)
             fds.append(stderr_fd)
             run_cg = self.run_cgroup(box)
             if self.cgroups.exists(run_cg):  # left by a run whose supervisor died
@@ -254,7 +292,39 @@ class Refbox:
                     self._supervisors.pop(box, None)
         finally:
             for fd in fds:
-                os.close(fd)
+                self.close_in_box(box, fd)
+
+    def _copy_into_box(self, box: int, box_fd: int, src: str, name: str, uid: int) -> None:
+        # One path component only, opened relative to the box with O_NOFOLLOW: a symlink a previous
+        # program left in the box must never make root write outside it.
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"file name in the box must be a plain name, got {name!r}")
+        src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)  # outside the box: not the box's
+        try:
+            mode = stat.S_IMODE(os.fstat(src_fd).st_mode) & 0o777  # keep rwx bits, never setuid
+            dst_fd = self._fresh_file(box, box_fd, name, mode=0o600)
+            try:
+                size = os.fstat(src_fd).st_size
+                offset = 0
+                while offset < size:
+                    sent = os.sendfile(dst_fd, src_fd, offset, size - offset)
+                    if sent == 0:
+                        break
+                    offset += sent
+                os.fchown(dst_fd, uid, uid)
+                os.fchmod(dst_fd, mode)
+            finally:
+                self.close_in_box(box, dst_fd)
+        finally:
+            os.close(src_fd)
+
+    def _fresh_file(self, box: int, box_fd: int, name: str, mode: int = 0o644) -> int:
+        try:
+            os.unlink(name, dir_fd=box_fd)
+        except FileNotFoundError:
+            pass
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        return self.open_in_box(box, name, flags, mode, dir_fd=box_fd)
 
     def supervisor_pid(self, box: int) -> int | None:
         """Pid of the supervisor running box `box` now, if any (to kill it in crash tests)."""
@@ -297,7 +367,7 @@ class Refbox:
             if doc["status"] == "quarantined":
                 return CleanupOutcome(ok=False, error=f"box {box} is quarantined: {doc['quarantine_reason']}")
             doc.update(status="cleaning", since=time.time())
-            state.write(self.state_dir, doc)
+            state.write(self.state_dir, doc, durable=False)  # transient: see state.py
             steps = cleanup.run_steps(self, box)
             doc["cleanup_steps"] = steps
             report = [{k: s[k] for k in ("name", "ok", "error", "attempts")} for s in steps]
@@ -309,7 +379,8 @@ class Refbox:
                 self.quarantine(box, f"cleanup step {error}", doc)
                 return CleanupOutcome(ok=False, steps=report, error=error, quarantined=True)
             doc.update(status="idle", phase=None, owner=None, since=time.time())
-            state.write(self.state_dir, doc)
+            # Not durable: lost to a power loss, the box reads "running" until recover (see state.py).
+            state.write(self.state_dir, doc, durable=False)
             defects.after_cleanup(self, box)
             return CleanupOutcome(ok=True, steps=report)
         finally:
@@ -327,6 +398,16 @@ class Refbox:
     def recover(self, box: int | None = None) -> list[str]:
         from reliability.refbox.recovery import recover
 
+        # Recover closes every fd of ours into a box by scanning them all; drop the records first, so
+        # no number it closed stays recorded (and a later close by record never hits a reused one).
+        with self._lock:
+            numbers = [box] if box is not None else list(self._box_fds)
+        for number in numbers:
+            try:
+                cleanup.close_box_fds(self, number)
+            except TargetError:
+                pass  # the scan below meets the same fd and reports it
+            self.take_box_fds(number)
         return recover(self, box)
 
 
@@ -334,40 +415,6 @@ def _check_box(box: int) -> int:
     if not isinstance(box, int) or isinstance(box, bool) or not 0 <= box < MAX_BOXES:
         raise ValueError(f"box must be an integer from 0 to {MAX_BOXES - 1}, got {box!r}")
     return box
-
-
-def _copy_into_box(box_fd: int, src: str, name: str, uid: int) -> None:
-    # One path component only, opened relative to the box with O_NOFOLLOW: a symlink a previous
-    # program left in the box must never make root write outside it.
-    if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"file name in the box must be a plain name, got {name!r}")
-    src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        mode = stat.S_IMODE(os.fstat(src_fd).st_mode) & 0o777  # keep rwx bits, never setuid
-        dst_fd = _fresh_file(box_fd, name, mode=0o600)
-        try:
-            size = os.fstat(src_fd).st_size
-            offset = 0
-            while offset < size:
-                sent = os.sendfile(dst_fd, src_fd, offset, size - offset)
-                if sent == 0:
-                    break
-                offset += sent
-            os.fchown(dst_fd, uid, uid)
-            os.fchmod(dst_fd, mode)
-        finally:
-            os.close(dst_fd)
-    finally:
-        os.close(src_fd)
-
-
-def _fresh_file(box_fd: int, name: str, mode: int = 0o644) -> int:
-    try:
-        os.unlink(name, dir_fd=box_fd)
-    except FileNotFoundError:
-        pass
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    return os.open(name, flags, mode, dir_fd=box_fd)
 
 
 def _remove_no_follow(path: str) -> None:

@@ -1,7 +1,12 @@
 """Cleanup of one box as ordered steps, each verified afterwards and retried with a bounded backoff.
 
 kill (through the cgroup) -> reap -> close fds -> unmount -> remove cgroup -> remove temp dirs.
-Fds are closed before the unmount, not after: an fd open in the tmpfs would keep it busy. The first
+Fds are closed before the unmount, not after: an fd open in the tmpfs would keep it busy. The fds
+checked are the ones the refbox opened into the box (recorded where box.py opens them), not every fd of
+the pipeline: reading the target of each of a busy pipeline's ~700 fds twice per cleanup was a tenth of
+all its CPU. Nothing is lost: an fd into the box opened by anything else keeps the tmpfs busy, so the
+unmount step fails and the box is quarantined; recover still scans every fd (fds_into); and the leak
+probes (reliability/probes) look at every fd of the pipeline on their own. The first
 step that still fails after its retries stops the cleanup: later steps would act on a box in an
 unknown state (removing files from a tmpfs still mounted, say). The caller quarantines the box.
 """
@@ -44,7 +49,7 @@ def run_steps(refbox: Refbox, box: int) -> list[dict]:
     actions: dict[str, Callable[[], None]] = {
         "kill": lambda: killed.extend(kill(refbox, box)),
         "reap": lambda: wait_gone(killed),
-        "close fds": lambda: close_fds_into(refbox.box_dir(box)),
+        "close fds": lambda: close_box_fds(refbox, box),
         "unmount": lambda: unmount_box(refbox, box),
         "remove cgroup": lambda: remove_cgroups(refbox, box),
         "remove temp dirs": lambda: refbox._remove_box_dir(box),
@@ -133,6 +138,39 @@ def fds_into(directory: str, pid: int | str = "self") -> list[int]:
         if target == directory or target.startswith(prefix):
             found.append(int(name))
     return found
+
+
+def _fd_into(fd: int, directory: str) -> bool:
+    """Whether this process's `fd` is open, on `directory` or below it."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return False  # closed
+    return target == directory or target.startswith(directory.rstrip("/") + "/")
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError as e:
+        if e.errno != errno.EBADF:
+            raise
+
+
+def close_box_fds(refbox: Refbox, box: int) -> None:
+    """Close the fds the refbox recorded as open into box `box`; verified: none of them is left open
+    into the box. One still open stays recorded, so the next attempt retries it and the error names it.
+    (A test makes this step fail by recording an fd into the box whose close does not happen.)"""
+    directory = refbox.box_dir(box)
+    recorded = refbox.take_box_fds(box)
+    for fd in recorded:
+        if _fd_into(fd, directory):
+            _close(fd)
+    left = [fd for fd in recorded if _fd_into(fd, directory)]
+    for fd in left:
+        refbox.track_box_fd(box, fd)
+    if left:
+        raise TargetError(f"fds still open into {directory}: {left}")
 
 
 def close_fds_into(directory: str) -> None:

@@ -49,9 +49,28 @@ def parse(text: str) -> dict[str, str]:
     return points
 
 
+# (env text, parsed): parsed once per value of the variable, not on every call (defect() alone is asked
+# a dozen times per execution). Keyed by the text, so a test that changes os.environ is seen at once.
+# One tuple swapped whole: threads read it without a lock. A malformed value is not cached (it raises).
+_parsed: tuple[str, dict[str, str]] = ("", {})
+
+
 def active() -> dict[str, str]:
-    """The failpoints set now (read each time: cheap, and tests set them per run)."""
-    return parse(os.environ.get(ENV, ""))
+    """The failpoints set now: the variable is read on each call, parsed only when its text changed.
+
+    The dict is shared between callers: read it, never change it."""
+    text = os.environ.get(ENV, "")
+    cached = _parsed
+    if cached[0] == text:
+        return cached[1]
+    return _parse_and_cache(text)
+
+
+def _parse_and_cache(text: str) -> dict[str, str]:
+    global _parsed
+    points = parse(text)
+    _parsed = (text, points)
+    return points
 
 
 def hit(name: str, points: dict[str, str] | None = None) -> None:
