@@ -5,7 +5,7 @@ leaves in the box (the box's own view). A target may make a contender wait for t
 the pipeline's interval (init to result) includes the wait; the program itself ran within the last
 wall_s seconds the target reports, so its window is [max(started, ended - wall_s), ended].
 An execution the target refused (verdict IE) did not run; it must say why. The stale-lock and
-corrupt-lock sub-cases (run by stages/locks.py after the contention runs, one "evidence" event each)
+corrupt-lock sub-cases (faults/lock_cases.py, run after the contention runs, one "evidence" event each)
 need a target with locks; without them they are skipped, never passed.
 """
 

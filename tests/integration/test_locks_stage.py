@@ -16,6 +16,7 @@ import yaml
 
 from reliability.checks import locks
 from reliability.execute import RunOptions, execute
+from reliability.faults import lock_cases
 from reliability.stages import get
 from reliability.stages import locks as locks_stage
 from reliability.targets.builtin import BuiltinTarget
@@ -178,7 +179,7 @@ def test_on_the_builtin_a_killed_holder_and_a_corrupt_lock_file_are_handled(buil
     ]
     ev = evidence(analysis.history)
     stale, corrupt = ev[locks_stage.STALE], ev[locks_stage.CORRUPT]
-    assert stale["recovered_s"] <= locks_stage.STALE_BOUND_S
+    assert stale["recovered_s"] <= lock_cases.STALE_BOUND_S
     assert any(line.startswith("SIGKILLed") for line in stale["lines"])
     assert any('"stale_lock"' in line for line in stale["lines"]), stale["lines"]  # the refbox's audit
     assert any("new run: verdict OK, stdout 'alone'" in line for line in stale["lines"])
