@@ -10,6 +10,7 @@ alive, since once orphaned they hang from init and may run as root outside every
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
@@ -81,14 +82,20 @@ def recover_and_compare(
     }
 
 
+@functools.cache
+def probe_program():
+    """The probe program, prepared once per process: preparing it costs a second or more each time."""
+    return prepare_programs([PROBE_PROGRAM])[PROBE_PROGRAM]
+
+
 def probe(target: Target, box: int) -> dict:
     """One OK submission in the same box: the worker is healthy if it gets OK with the right output."""
-    prepared = prepare_programs([PROBE_PROGRAM])[PROBE_PROGRAM]
+    prepared = probe_program()
     if isinstance(prepared, str):
         return {"skipped": prepared}
     try:
         target.init(box)
-    except TargetError as e:
+    except (TargetError, ValueError) as e:  # ValueError: a box number the target does not have
         return {"verdict": "IE", "message": f"init failed: {e}", "stdout_ok": False, "cleanup_ok": False}
     result = target.run(box, prepared.command, PROBE_LIMITS, prepared.files)
     outcome = target.cleanup(box)

@@ -15,7 +15,6 @@ state file gets every case skipped with the reason.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,6 @@ from reliability.probes import state_files
 from reliability.stages.base import Stage
 from reliability.targets.base import Limits, Result, Target, TargetError
 from reliability.targets.delegate import Delegating
-from reliability.workload.prepare import prepare_programs
 from reliability.workload.submission import Submission
 
 LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
@@ -38,35 +36,9 @@ LABEL = state_checks.LABEL
 OTHERS = 2  # boxes next to the damaged one that must keep serving while it is quarantined
 
 
-@functools.cache
-def _probe_program():
-    """The probe program, prepared once per process: preparing it costs a second or more each time."""
-    return prepare_programs([aftermath.PROBE_PROGRAM])[aftermath.PROBE_PROGRAM]
-
-
-def _probe(target: Target, box: int) -> dict:
-    """aftermath.probe with the program prepared once: one OK submission, as the checks read it."""
-    prepared = _probe_program()
-    if isinstance(prepared, str):
-        return {"skipped": prepared}
-    try:
-        target.init(box)
-    except (TargetError, ValueError) as e:  # ValueError: a box number the target does not have
-        return {"verdict": "IE", "message": f"init failed: {e}", "stdout_ok": False, "cleanup_ok": False}
-    result = target.run(box, prepared.command, aftermath.PROBE_LIMITS, prepared.files)
-    outcome = target.cleanup(box)
-    return {
-        "verdict": result.verdict,
-        "message": result.message,
-        "stdout_ok": result.stdout == prepared.expected_stdout,
-        "cleanup_ok": outcome.ok,
-        "cleanup_error": outcome.error,
-    }
-
-
 @contextmanager
 def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
-    ok = _probe_program()
+    ok = aftermath.probe_program()
     yield SimpleNamespace(prepared={f"state/{case}": ok for case in corrupt_state.CASES})
 
 
@@ -124,7 +96,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
     audits = corrupt_state.audit_files(target)
     others = [box + i for i in range(1, OTHERS + 1)]
     owned = target.owned([box, *others])
-    prime = _probe(target, box)  # a normal run and cleanup: the box idle, its file written
+    prime = aftermath.probe(target, box)  # a normal run and cleanup: the box idle, its file written
     if "skipped" in prime:
         journal.append("evidence", label=LABEL, evidence={**at, "skipped": prime["skipped"]})
         yield None
@@ -170,11 +142,11 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         kept_at=corrupt_state.kept_copies(root, files_before, data),
         state_root=root,
         audit=corrupt_state.audit_since(audit_sizes),
-        retry=_probe(target, box),  # before recover: a quarantined box still refuses
-        others={str(b): _probe(target, b) for b in others},
+        retry=aftermath.probe(target, box),  # before recover: a quarantined box still refuses
+        others={str(b): aftermath.probe(target, b) for b in others},
     )
     evidence["recovered"] = aftermath.recover_and_compare(target, box, before, owned)
-    evidence["probe"] = _probe(target, box)
+    evidence["probe"] = aftermath.probe(target, box)
     evidence["seconds"] = round(time.monotonic() - started, 3)
     journal.append("evidence", label=LABEL, evidence=evidence)
     if error is not None:
