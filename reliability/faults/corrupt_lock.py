@@ -18,25 +18,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from reliability.faults import audit_trail
+
 GARBAGE = b"\x00\xff not a lock record \x1b[31m{{{\n" * 3
 
 
 def lock_file_of(target, box: int) -> tuple[str | None, str]:
     """(path of box `box`'s lock file, '') or (None, why there is none)."""
-    method = getattr(target, "lock_file", None)
-    if method is not None:
-        path = method(box)
-        return (path, "") if path else (None, f"target {target.name} declares no lock file per box")
-    desc = getattr(target, "desc", None)
-    entries = desc.doc.get("owns", {}).get("lock_files", []) if desc is not None else []
-    for entry in entries:
-        glob = entry.get("glob", "") if isinstance(entry, dict) else entry
-        if "{box}" in glob:
-            return glob.format_map({**desc.values(), "box": box}), ""
-    return (
-        None,
-        f"target {target.name} declares no lock file per box (no lock_file(box), no {{box}} lock_files)",
-    )
+    path = target.lock_file(box)
+    return (path, "") if path else (None, f"target {target.name} declares no lock file per box")
 
 
 def corruptions(current: bytes | None, box: int) -> dict[str, bytes]:
@@ -45,14 +35,6 @@ def corruptions(current: bytes | None, box: int) -> dict[str, bytes]:
     if record is None:
         record = json.dumps({"version": 1, "box": box, "holder": {"pid": 1, "start_time": 1}}).encode()
     return {"garbage": GARBAGE, "truncated": record[: max(1, len(record) // 2)], "empty": b""}
-
-
-def read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
 
 
 def _write_in_place(path: str, data: bytes) -> None:
@@ -70,14 +52,14 @@ def corrupted(path: str, data: bytes) -> Iterator[bytes | None]:
 
     Afterwards the original is put back if the file still holds exactly `data`; a file this made is
     removed again only if it still holds `data` (then no target ever used it)."""
-    original = read(path)
+    original = audit_trail.read(path)
     if original is None:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     _write_in_place(path, data)
     try:
         yield original
     finally:
-        if read(path) == data:
+        if audit_trail.read(path) == data:
             if original is None:
                 os.unlink(path)
             else:
@@ -103,7 +85,7 @@ def is_locked(path: str) -> bool:
 
 def after_state(target, path: str, written: bytes) -> tuple[bool, str]:
     """Is the lock file valid or free after the race? (ok, what it holds)."""
-    data = read(path)
+    data = audit_trail.read(path)
     if is_locked(path):
         return False, f"{path} is still locked after both contenders finished"
     if data is None:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 
+from reliability.faults import audit_trail
 from reliability.targets.base import Target
 
 CASES = ("corrupt_json", "partial_write", "missing_file", "wrong_enum", "missing_key")
@@ -31,21 +32,9 @@ BAD_STATUS = "corrupted-by-reliability"
 MAX_SCAN = 20_000  # files looked at when searching the state tree for the set-aside copy
 
 
-def state_file(target: Target, box: int) -> str | None:
-    """The box's state file, or None when the target names none (the optional `state_file(box)`)."""
-    name = getattr(target, "state_file", None)
-    return name(box) if callable(name) else None
-
-
-def audit_files(target: Target) -> list[str]:
-    """The target's audit logs (the optional `audit_files()`); [] when it declares none."""
-    files = getattr(target, "audit_files", None)
-    return list(files()) if callable(files) else []
-
-
 def cannot(target: Target, box: int) -> str:
     """Why the state of `box` cannot be damaged on this target ('' when it can)."""
-    if state_file(target, box):
+    if target.state_file(box):
         return ""
     declared = target.owned([box]).state_files
     if not declared:
@@ -95,14 +84,6 @@ def write(path: str, data: bytes | None) -> dict:
     return {"removed": False, "bytes": len(data), "sha256": _sha(data), "preview": _preview(data)}
 
 
-def read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
 def state_root(patterns: list[str], path: str) -> str:
     """The directory that holds all of the target's state files (where a set-aside copy would go)."""
     fixed = [os.path.dirname(p.split("*")[0].split("?")[0].split("[")[0]) for p in patterns]
@@ -128,30 +109,11 @@ def kept_copies(root: str, before: set[str], data: bytes | None) -> list[str]:
     out = []
     for path in sorted(files_under(root) - before):
         try:
-            if os.path.getsize(path) == len(data) and read(path) == data:
+            if os.path.getsize(path) == len(data) and audit_trail.read(path) == data:
                 out.append(path)
         except OSError:
             continue
     return out
-
-
-def audit_sizes(paths: list[str]) -> dict[str, int]:
-    return {p: (os.path.getsize(p) if os.path.exists(p) else 0) for p in paths}
-
-
-def audit_since(sizes: dict[str, int]) -> list:
-    """Records appended to each audit file since `sizes`: JSON lines parsed, other lines as text."""
-    records: list = []
-    for path, offset in sizes.items():
-        data = read(path) or b""
-        for line in data[offset if len(data) >= offset else 0 :].splitlines():  # shorter: rotated
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                records.append(line.decode(errors="replace"))
-    return records
 
 
 def _sha(data: bytes) -> str:

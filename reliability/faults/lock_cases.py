@@ -18,12 +18,12 @@ Each returns the evidence dict the locks check reads: ok, summary, lines (or ski
 
 from __future__ import annotations
 
-import glob
+import json
 import os
 import time
 
 from reliability import aftermath
-from reliability.faults import corrupt_lock, lock_holder
+from reliability.faults import audit_trail, corrupt_lock, lock_holder
 from reliability.runner import Prepared
 from reliability.targets.base import Limits, Target, TargetError
 from reliability.workload.catalog import PROGRAMS_DIR
@@ -38,6 +38,10 @@ START_S = 30.0  # a helper must report (made the target, took the box) within th
 IN_BOX_S = 10.0  # the holder's program must be in the box within this
 RETRY_S = 0.1
 SETTLE_S = 5.0  # the dead holder's other processes must be gone this long after the recovery
+
+
+def _one_line(record) -> str:
+    return (record if isinstance(record, str) else json.dumps(record, sort_keys=True))[:300]
 
 
 def marker(python3: str, hold_s: float) -> Prepared:
@@ -70,27 +74,6 @@ def _baseline(target: Target, box: int, before: dict, owned) -> tuple[list[str],
     return problems, lines
 
 
-def _audit_files(owned) -> list[str]:
-    return sorted({p for pattern in owned.state_files if "audit" in pattern for p in glob.glob(pattern)})
-
-
-def _audit_lines(owned) -> dict[str, int]:
-    counts = {}
-    for path in _audit_files(owned):
-        with open(path, "rb") as f:
-            counts[path] = f.read().count(b"\n")
-    return counts
-
-
-def _new_audit(owned, before: dict[str, int]) -> list[str]:
-    out = []
-    for path in _audit_files(owned):
-        with open(path, errors="replace") as f:
-            lines = f.read().splitlines()
-        out += [f"audit {os.path.basename(path)}: {line[:300]}" for line in lines[before.get(path, 0) :]]
-    return out
-
-
 # -- the holder SIGKILLed ---------------------------------------------------------------------------
 class _NoHolder(Exception):
     """The holder never got to hold the box with its program in it: nothing was killed."""
@@ -103,7 +86,7 @@ class _CannotKill(Exception):
 def stale_lock(target: Target, box: int, prepared: Prepared) -> dict:
     owned = target.owned([box])
     before = aftermath.snapshot(owned)
-    audit_before = _audit_lines(owned)
+    audit_before = audit_trail.mark(target)
     hold = marker(prepared.command[0], HOLD_S)
     lines: list[str] = []
     problems: list[str] = []
@@ -124,7 +107,9 @@ def stale_lock(target: Target, box: int, prepared: Prepared) -> dict:
         if not killed:  # no holder was killed: end everything the helper started, then recover below
             lock_holder.kill(lock_holder.descendants(helper.pid))
         helper.stop()
-    lines += _new_audit(owned, audit_before) or ["audit: no new record (or the target keeps no audit file)"]
+    lines += [f"audit: {_one_line(r)}" for r in audit_trail.since(audit_before)] or [
+        "audit: no new record (or the target keeps no audit file)"
+    ]
     more, baseline = _baseline(target, box, before, owned)
     problems += more + _settle(tree)
     lines += baseline
@@ -276,11 +261,11 @@ def corrupt(target: Target, box: int, prepared: Prepared) -> dict:
         return {"skipped": why}
     owned = target.owned([box])
     before = aftermath.snapshot(owned)
-    audit_before = _audit_lines(owned)
+    audit_before = audit_trail.mark(target)
     lines: list[str] = []
     problems: list[str] = []
     leftover = _leftover_markers(target, box, prepared, lines)
-    current = corrupt_lock.read(path)
+    current = audit_trail.read(path)
     for kind, data in corrupt_lock.corruptions(current, box).items():
         with corrupt_lock.corrupted(path, data):
             outcome = _race(target, box, prepared)
@@ -297,7 +282,9 @@ def corrupt(target: Target, box: int, prepared: Prepared) -> dict:
             if probe.get("verdict") != "OK":
                 bad.append(f"box {box} unusable after both were refused: {probe}")
         problems += [f"{kind}: {b}" for b in bad]
-    lines += _new_audit(owned, audit_before) or ["audit: no new record (or the target keeps no audit file)"]
+    lines += [f"audit: {_one_line(r)}" for r in audit_trail.since(audit_before)] or [
+        "audit: no new record (or the target keeps no audit file)"
+    ]
     more, baseline = _baseline(target, box, before, owned)
     problems += more
     lines += baseline

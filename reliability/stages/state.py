@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from reliability import aftermath
 from reliability.checks import completeness, leaks
 from reliability.checks import state as state_checks
-from reliability.faults import corrupt_state, recorded
+from reliability.faults import audit_trail, corrupt_state, recorded
 from reliability.history import Journal
 from reliability.probes import state_files
 from reliability.stages.base import Stage
@@ -92,8 +92,8 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         journal.append("evidence", label=LABEL, evidence={**at, "skipped": why})
         yield None
         return
-    path = corrupt_state.state_file(target, box)
-    audits = corrupt_state.audit_files(target)
+    path = target.state_file(box)
+    audits = target.audit_files()
     others = [box + i for i in range(1, OTHERS + 1)]
     owned = target.owned([box, *others])
     prime = aftermath.probe(target, box)  # a normal run and cleanup: the box idle, its file written
@@ -101,7 +101,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         journal.append("evidence", label=LABEL, evidence={**at, "skipped": prime["skipped"]})
         yield None
         return
-    good = corrupt_state.read(path)
+    good = audit_trail.read(path)
     data, cannot_make = corrupt_state.damage(case, good)
     if cannot_make:
         journal.append("evidence", label=LABEL, evidence={**at, "file": path, "skipped": cannot_make})
@@ -110,7 +110,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
     before = aftermath.snapshot(owned)
     root = corrupt_state.state_root(owned.state_files, path)
     files_before = corrupt_state.files_under(root)
-    audit_sizes = corrupt_state.audit_sizes(audits)
+    audit_marks = audit_trail.mark(target)
     started = time.monotonic()
     recording = Recording(target)
     error = None
@@ -124,7 +124,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         except BaseException:  # interrupted: undo the damage (recover) before leaving
             target.recover(box)
             raise
-    after = corrupt_state.read(path)
+    after = audit_trail.read(path)
     evidence = {**at, "file": path, "audit_files": audits, "prime": prime, "written": written}
     evidence.update(
         damage_seen_by_probe=seen,
@@ -141,7 +141,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         },
         kept_at=corrupt_state.kept_copies(root, files_before, data),
         state_root=root,
-        audit=corrupt_state.audit_since(audit_sizes),
+        audit=audit_trail.since(audit_marks),
         retry=aftermath.probe(target, box),  # before recover: a quarantined box still refuses
         others={str(b): aftermath.probe(target, b) for b in others},
     )

@@ -123,6 +123,20 @@ class Target(abc.ABC):
     def box_pids(self, box: int) -> list[int]:
         """Pids of the program processes running in `box` now (used to kill a run from outside)."""
 
+    # Optional: the files the locks and state stages damage from outside; None or [] = not declared,
+    # and the sub-case that needs it is skipped with that reason.
+    def lock_file(self, box: int) -> str | None:
+        """Path of box `box`'s lock file."""
+        return None
+
+    def state_file(self, box: int) -> str | None:
+        """Path of box `box`'s state file."""
+        return None
+
+    def audit_files(self) -> list[str]:
+        """The target's audit logs (append-only records of what it found and did)."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to do for most targets
         """End of a stage: remove what the target keeps only while boxes run (nothing by default)."""
 

@@ -31,5 +31,14 @@ class Delegating(Target):
     def box_pids(self, box: int) -> list[int]:
         return self.inner.box_pids(box)
 
+    def lock_file(self, box: int) -> str | None:
+        return self.inner.lock_file(box)
+
+    def state_file(self, box: int) -> str | None:
+        return self.inner.state_file(box)
+
+    def audit_files(self) -> list[str]:
+        return self.inner.audit_files()
+
     def close(self) -> None:
         self.inner.close()

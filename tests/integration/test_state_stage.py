@@ -16,7 +16,6 @@ from stage_runs import PID, _boxes, only, run_stage
 
 from reliability.checks import state
 from reliability.execute import RunOptions, execute
-from reliability.faults import corrupt_state
 from reliability.faults.corrupt_state import CASES
 from reliability.targets import load as load_target
 from reliability.targets.builtin import BuiltinTarget
@@ -101,7 +100,7 @@ def test_a_described_target_is_damaged_through_its_declared_state_file_and_has_n
     monkeypatch.setenv("PYTHON", sys.executable)
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
     target = load_target(str(path))
-    if corrupt_state.state_file(target, box_base) is None:
+    if target.state_file(box_base) is None:
         pytest.skip("this target loader does not name per-box state files yet")
     try:
         target.recover()  # the sandbox's state dir exists before the first snapshot, as an operator would have it
