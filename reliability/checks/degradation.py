@@ -6,8 +6,10 @@ WINDOWS-th of the run (by start time):
 - cycle: from the run's start to its cleanup's record (init and run and cleanup).
 TLE runs are left out: their length is set by their randomly drawn limit, not by the sandbox.
 A noisy shared host must not cry wolf, so a group fails only when the ratio of medians (late/early)
-is above 1 + threshold AND a seeded bootstrap 95% confidence interval of that ratio lies wholly above 1.
-Medians ignore a single outlier by construction.
+is above 1 + threshold AND a seeded bootstrap confidence interval of that ratio lies wholly above 1.
+The interval's level is corrected for the number of groups compared (Bonferroni: 1 - 5%/k), so that a
+run comparing eight groups does not fail one time in eight on noise alone (seen on a fresh, idle VM
+before the correction). Medians ignore a single outlier by construction.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from reliability.history import History
 NAME = "no performance degradation"
 WINDOWS = 4  # early = first quarter of each group's runs, late = last quarter
 MIN_PER_WINDOW = 8  # fewer samples give no median worth comparing
-RESAMPLES = 500
+RESAMPLES = 1000  # enough for the tail quantile of a Bonferroni-corrected interval over ~10 groups
+ALPHA = 0.05  # the chance that noise alone fails the check, over all groups together
 MAX_WINDOW = 2000  # a soak's window is subsampled (evenly) to this, so the bootstrap stays fast
 MIN_BASE_S = 0.001  # a ratio against a median of (almost) zero says nothing
 THRESHOLD = 0.10
@@ -62,9 +65,8 @@ def samples(history: History) -> dict[tuple[str, str, str], list[tuple[float, fl
 
 
 def judge(history: History, threshold: float) -> CheckResult:
-    groups = samples(history)
-    lines, slow, too_few = [], [], []
-    for (language, verdict, metric), series in sorted(groups.items()):
+    lines, slow, too_few, compared = [], [], [], []
+    for (language, verdict, metric), series in sorted(samples(history).items()):
         label = f"{language} {verdict} {metric}"
         n = len(series) // WINDOWS
         if n < MIN_PER_WINDOW:
@@ -75,10 +77,13 @@ def judge(history: History, threshold: float) -> CheckResult:
         if statistics.median(early) < MIN_BASE_S:
             too_few.append(f"{label}: early median below {MIN_BASE_S * 1000:g} ms, too small to compare")
             continue
-        ratio, low, high = ratio_ci(early, late, seed=history.seed)
+        compared.append((label, n, early, late))
+    alpha = ALPHA / max(1, len(compared))
+    for label, n, early, late in compared:
+        ratio, low, high = ratio_ci(early, late, seed=history.seed, alpha=alpha)
         line = (
             f"{label}: median {statistics.median(early) * 1000:.1f} -> {statistics.median(late) * 1000:.1f} ms"
-            f" ({ratio - 1:+.1%}, 95% CI {low - 1:+.1%} .. {high - 1:+.1%}, {n} runs per window)"
+            f" ({ratio - 1:+.1%}, {1 - alpha:.1%} CI {low - 1:+.1%} .. {high - 1:+.1%}, {n} runs per window)"
         )
         lines.append(line)
         if ratio > 1 + threshold and low > 1:
@@ -105,8 +110,11 @@ def _thin(values: list[float]) -> list[float]:
     return [values[int(i * step)] for i in range(MAX_WINDOW)]
 
 
-def ratio_ci(early: list[float], late: list[float], seed: int = 0) -> tuple[float, float, float]:
-    """median(late)/median(early) and its bootstrap 95% interval (seeded: the same history, the same verdict)."""
+def ratio_ci(
+    early: list[float], late: list[float], seed: int = 0, alpha: float = ALPHA
+) -> tuple[float, float, float]:
+    """median(late)/median(early) and its bootstrap (1 - alpha) interval (seeded: the same history, the
+    same verdict)."""
     rng = random.Random(seed)
     base = max(statistics.median(early), 1e-9)
     ratio = statistics.median(late) / base
@@ -116,4 +124,5 @@ def ratio_ci(early: list[float], late: list[float], seed: int = 0) -> tuple[floa
         l_ = statistics.median(rng.choices(late, k=len(late)))
         boots.append(l_ / max(e, 1e-9))
     boots.sort()
-    return ratio, boots[int(0.025 * RESAMPLES)], boots[int(0.975 * RESAMPLES) - 1]
+    tail = int(alpha / 2 * RESAMPLES)
+    return ratio, boots[tail], boots[RESAMPLES - 1 - tail]

@@ -130,3 +130,45 @@ def test_soak_ie_rate_fires_on_one_ie_and_passes_at_zero(tmp_path):
     assert soak.check(_soak(tmp_path / "a", "soak", ie=1, total=200))[0].status == "failed"
     assert soak.check(_soak(tmp_path / "b", "soak", ie=0, total=200))[0].status == "passed"
     assert soak.check(_soak(tmp_path / "c", "smoke", ie=1, total=10)) == []  # verdicts.py judges IE there
+
+
+def _many_groups(tmp_path, slow_group: tuple[str, str] | None):
+    """Six language/verdict groups (twelve with both metrics), noisy; `slow_group` 20% slower late."""
+    rng = random.Random(5)
+    b = HistoryBuilder(tmp_path, seed=1)
+    groups = [(lang, verdict) for lang in ("cpp", "java", "python") for verdict in ("OK", "RE")]
+    for i in range(N * len(groups)):
+        language, verdict = groups[i % len(groups)]
+        b.submit(i, f"{language}/x", language, verdict)
+        started = 1000.0 + i
+        overhead = 0.050 * rng.lognormvariate(0, 0.15)
+        if (language, verdict) == slow_group and i >= N * len(groups) // 2:
+            overhead *= 1.2
+        res = Result(verdict=verdict, cpu_s=0.01, wall_s=0.01 + overhead)
+        b.journal.append(
+            "result", index=i, box=1, result=res.to_dict(), started=started,
+            ended=started + 0.01 + overhead, stdout_ok=None,
+        )  # fmt: skip
+        b.cleanup(i)
+    b.end(N * len(groups))
+    return b.read()
+
+
+def test_the_interval_widens_with_the_number_of_groups_compared():
+    rng = random.Random(7)
+    early = [rng.lognormvariate(0, 0.15) for _ in range(40)]
+    late = [1.1 * rng.lognormvariate(0, 0.15) for _ in range(40)]
+    _, low_one, high_one = degradation.ratio_ci(early, late, alpha=0.05)
+    _, low_twelve, high_twelve = degradation.ratio_ci(early, late, alpha=0.05 / 12)
+    assert low_twelve < low_one and high_twelve > high_one
+
+
+def test_a_real_slowdown_still_fails_among_many_groups(tmp_path):
+    result = degradation.check(_many_groups(tmp_path, slow_group=("java", "RE")))[0]
+    assert result.status == "failed", result
+    assert result.evidence[0].startswith("java RE"), result.evidence[0]
+    assert "99.6% CI" in result.evidence[0]  # 1 - 5%/12: the level says how many groups were compared
+
+
+def test_many_flat_noisy_groups_pass(tmp_path):
+    assert degradation.check(_many_groups(tmp_path, slow_group=None))[0].status == "passed"
