@@ -151,7 +151,9 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
         prepared,
         pace_per_min=seg.sizes.pace_per_min,
         on_done=metrics.observe,
-        around=(lambda sub: seg.stage.around(seg.journal, seg.target, sub)) if seg.stage.around else None,
+        around=(lambda sub: seg.stage.around(seg.journal, seg.target, sub, seg.sizes))
+        if seg.stage.around
+        else None,
     )
     metrics.bind(runner)
     started = time.monotonic()

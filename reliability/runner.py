@@ -229,6 +229,7 @@ class Runner:
 
         if self.shared_boxes and result.raw.get("init_failed"):
             record_result(result)
+            self._journal_pipeline_kills(sub, target)
             self.journal.append(
                 "note", message=f"box {sub.box} index {sub.index}: init refused, not cleaned up"
             )
@@ -244,6 +245,7 @@ class Runner:
             result = cleanup_failed(result, outcome, sub.box)
         record_result(result)
         self.journal.append("cleanup", index=sub.index, box=sub.box, outcome=outcome.to_dict())
+        self._journal_pipeline_kills(sub, target)
         if outcome.quarantined:
             self.journal.append("quarantine", box=sub.box, reason=outcome.error)
         with self._lock:
@@ -255,6 +257,11 @@ class Runner:
                 self.stats.cleanup_failures += 1
         if self.on_done is not None:
             self.on_done(sub, result, outcome, ended - started)
+
+    def _journal_pipeline_kills(self, sub: Submission, target: Target) -> None:
+        """What the pipeline itself killed of this execution (a hung command's session): never silent."""
+        for kill in target.pipeline_kills(sub.box):
+            self.journal.append("pipeline_kill", index=sub.index, box=sub.box, **kill)
 
     def _run_in_box(self, sub: Submission, prep: Prepared, target: Target) -> Result:
         try:

@@ -18,6 +18,14 @@ pytestmark = pytest.mark.root
 DEFECTS = {
     "corrupt_state": (("crash", ("crash/execute",)), {"iterations": 1}, crash.STATE, "state.json: not valid"),
     "wrong_verdict": (("crash", ("crash/execute",)), {"iterations": 1}, crash.HEALTHY, "probe got RE"),
+    # The program outlives its killed supervisor: it is still there when the grace period ends, and
+    # has slept (execute) and spun (timeout) past its limits by then.
+    "keep_orphans": (
+        ("crash", ("crash/execute", "crash/timeout")),
+        {"iterations": 1},
+        crash.LIMITS,
+        "after the supervisor died)",
+    ),
     "claim_cleanup_success": (
         ("faults", ("faults/reap",)),
         {"iterations": 1},

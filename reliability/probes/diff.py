@@ -5,6 +5,7 @@ The rules are stated in the reliability.probes docstring; each function here app
 
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter
 
 from reliability.errors import UsageError
@@ -41,6 +42,7 @@ def _diff(before: dict, after: dict, owned: Owned, pipeline_pid: int) -> Leaks:
     _diff_cgroups(before, after, owned, leaks)
     _diff_fds(before, after, leaks)
     _diff_temp(before, after, leaks)
+    _diff_box_paths(before, after, owned, leaks)
     return leaks
 
 
@@ -144,10 +146,14 @@ def _diff_mounts(before: dict, after: dict, owned: Owned, leaks: Leaks) -> None:
             leaks.noise.extend([f"{item}: not under the target's box, temp or mount roots"] * count)
 
 
+def _box_path(path: str, owned: Owned) -> bool:
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in owned.box_paths)
+
+
 def _diff_cgroups(before: dict, after: dict, owned: Owned, leaks: Leaks) -> None:
     roots = [r.rstrip("/") or "/" for r in owned.cgroup_roots]
     for path in sorted(set(after["cgroups"]) - set(before["cgroups"])):
-        if _under(path, roots) and path not in roots:
+        if (_under(path, roots) and path not in roots) or _box_path(path, owned):
             leaks.cgroups.append(f"cgroup {path}")
         else:
             leaks.noise.append(f"cgroup {path}: outside owned cgroup roots")
@@ -168,6 +174,14 @@ def _diff_fds(before: dict, after: dict, leaks: Leaks) -> None:
     for d in after["fds"]:
         if d["pid"] in comparable and (d["pid"], d["fd"], d["target"]) not in old:
             leaks.fds.append(f"fd {d['fd']} -> {d['target']} (pid {d['pid']})")
+
+
+def _diff_box_paths(before: dict, after: dict, owned: Owned, leaks: Leaks) -> None:
+    """A box directory of this run's that is new and not already listed under the temp roots."""
+    listed = {e["path"] for e in after["temp"]}
+    for path in sorted(set(after.get("box_paths", [])) - set(before.get("box_paths", [])) - listed):
+        if _box_path(path, owned):
+            leaks.temp_dirs.append(f"box dir {path}")
 
 
 def _diff_temp(before: dict, after: dict, leaks: Leaks) -> None:

@@ -5,6 +5,7 @@ The shape is schemas/snapshot.schema.json; diff() compares two of them.
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from collections.abc import Iterable
@@ -47,4 +48,6 @@ def snapshot(owned: Owned, pipeline_pid: int, extra_pids: Iterable[int] = ()) ->
         "fds": fds,
         "temp_roots": temp_roots,
         "temp": host.list_entries(temp_roots),
+        # this run's box directories wherever they are (box cgroups are among "cgroups" already)
+        "box_paths": sorted(p for pattern in owned.box_paths for p in glob.glob(pattern) if os.path.isdir(p)),
     }

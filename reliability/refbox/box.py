@@ -13,7 +13,8 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from reliability.refbox import audit, cleanup, defects, locks, mounts, state
 from reliability.refbox.cgroups import CgroupError, Cgroups, detect
@@ -61,6 +62,7 @@ class Refbox:
         except (CgroupError, OSError) as e:
             raise TargetError(str(e)) from e
         self._supervisors: dict[int, int] = {}
+        self._running: set[int] = set()  # boxes with a run in progress in this process (the run lock)
         self._held: dict[int, locks.BoxLock] = {}
         # box -> the fds this process holds open into that box, tracked where they are opened and
         # closed, so cleanup's "close fds" step checks these few instead of every fd of the pipeline.
@@ -244,9 +246,28 @@ class Refbox:
         `on_started(supervisor_pid)` is called once the supervisor is forked (for fault injection).
         """
         try:
-            return defects.after_run(self._run(box, command, limits, files or {}, on_started))
+            with self._run_lock(box):
+                return defects.after_run(self._run(box, command, limits, files or {}, on_started))
         except (OSError, CgroupError, ValueError, TargetError) as e:
             return Result(verdict="IE", message=f"run setup failed: {e}")
+
+    @contextmanager
+    def _run_lock(self, box: int) -> Iterator[None]:
+        """One run at a time in a box. The box lock alone does not give it: this process holds that
+        lock from init to cleanup, and judges init a box once and run in it many times, so two of its
+        threads could run in one box at once. Other processes are kept out by the box lock."""
+        if defects.skip_lock():
+            yield
+            return
+        with self._lock:
+            if _check_box(box) in self._running:
+                raise TargetError(f"box {box} busy: another run is in progress in it")
+            self._running.add(box)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.discard(box)
 
     def _run(self, box, command, limits, files, on_started) -> Result:
         if not command:
@@ -276,7 +297,17 @@ class Refbox:
             self.cgroups.set_limits(run_cg, limits.mem_mb * MIB, limits.processes)
             env = {"PATH": PROGRAM_PATH, "HOME": path, "LANG": "C"}
             plan = RunPlan(
-                path, uid, uid, list(command), env, limits, run_cg, stdout_fd, stderr_fd, self.isolate
+                path,
+                uid,
+                uid,
+                list(command),
+                env,
+                limits,
+                run_cg,
+                stdout_fd,
+                stderr_fd,
+                self.isolate,
+                keep_orphans=defects.keeps_orphans(),
             )
 
             def started(pid: int) -> None:

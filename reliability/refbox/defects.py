@@ -56,6 +56,13 @@ def trust_state() -> bool:
     return failpoints.defect("trust_state")
 
 
+def keeps_orphans() -> bool:
+    """defect.keep_orphans: a dead supervisor's program lives on unbounded (no parent-death signal for
+    the box's init, and a supervisor whose caller died abandons its run), as isolate 1.x's does when
+    its keeper is killed."""
+    return failpoints.defect("keep_orphans")
+
+
 def after_run(result: Result) -> Result:
     if failpoints.defect("wrong_verdict") and result.verdict == "OK":
         result.verdict, result.message = "RE", "defect.wrong_verdict"

@@ -50,6 +50,7 @@ class RunPlan:
     stdout_fd: int  # opened by the parent in the box, before the privilege drop
     stderr_fd: int
     isolate: bool = True  # namespaces, minimal root, no capabilities; False only to test the tests
+    keep_orphans: bool = False  # defect.keep_orphans: the program outlives a dead supervisor (defects.py)
 
 
 def decide(
@@ -213,12 +214,14 @@ def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None] = _
     jail = isolation.jail_for(plan.argv[0]) if plan.isolate else None
     if jail:
         syscalls.unshare(syscalls.CLONE_NEWPID)  # our next (and only) child is pid 1 of a new namespace
+    me = os.pidfd_open(os.getpid())  # init's way to tell that we died before it could watch for it
     start = time.monotonic()
     child = os.fork()
     if child == 0:
         if jail:
-            _init_main(plan, jail, procs_files, devnull, err_write, report_write)  # never returns
+            _init_main(plan, jail, procs_files, devnull, err_write, report_write, me)  # never returns
         _exec_program(plan, procs_files, devnull, err_write)  # never returns
+    os.close(me)
     os.close(err_write)
     os.close(report_write)
     reaper = _Reaper(child)
@@ -263,8 +266,11 @@ def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float) -> str | N
     ncpus = max(1, len(os.sched_getaffinity(0)))
     limits = plan.limits
     pidfd = os.pidfd_open(child)
+    parent = os.getppid()
     try:
         while True:
+            if plan.keep_orphans and os.getppid() != parent:
+                os._exit(0)  # the defect: our caller died, so we abandon the run and its program
             cpu = cgroups.cpu_usage_ns(plan.cgroup) / 1e9
             wall = time.monotonic() - start
             if cpu >= limits.cpu_s:
@@ -272,6 +278,8 @@ def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float) -> str | N
             if wall >= limits.wall_s:
                 return f"wall time limit exceeded ({wall:.3f} s, limit {limits.wall_s:g} s)"
             timeout = max(MIN_CHECK_S, min(limits.wall_s - wall, (limits.cpu_s - cpu) / ncpus))
+            if plan.keep_orphans:
+                timeout = min(timeout, 0.05)  # notice the caller's death soon (see above)
             if select.select([pidfd], [], [], timeout)[0]:
                 return None
     finally:
@@ -347,16 +355,29 @@ def _join_cgroup(procs_files: list[str]) -> None:
 
 
 def _init_main(
-    plan: RunPlan, jail: isolation.Jail, procs_files: list[str], devnull: int, err_fd: int, report_fd: int
+    plan: RunPlan,
+    jail: isolation.Jail,
+    procs_files: list[str],
+    devnull: int,
+    err_fd: int,
+    report_fd: int,
+    supervisor: int,
 ) -> None:
     """pid 1 of the run's pid namespace: build the jail, fork the program, report how it ended."""
-    step = "setsid"
+    step = "die with the supervisor"
     try:
+        if not plan.keep_orphans:
+            # The supervisor alone enforces the limits: once it is dead, nothing may run on unbounded.
+            # init's death ends the whole pid namespace, the program and anything it forked with it.
+            syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if select.select([supervisor], [], [], 0)[0]:  # it died before the line above took hold
+                os._exit(127)
+        step = "setsid"
         os.setsid()
         # init never execs, so close-on-exec does not help: the supervisor's answer pipe held open here
         # would hide the supervisor's death from the parent.
         low = 3
-        for fd in sorted({err_fd, report_fd, devnull, plan.stdout_fd, plan.stderr_fd}):
+        for fd in sorted({err_fd, report_fd, devnull, plan.stdout_fd, plan.stderr_fd}):  # not `supervisor`
             os.closerange(low, fd)
             low = fd + 1
         os.closerange(low, 1 << 20)

@@ -26,7 +26,7 @@ class Stage:
     # (concurrency, box_base) -> the box of each worker; default: worker i gets box box_base + i. The
     # locks stage maps several workers to one box.
     boxes_for: Callable[[int, int], list[int]] | None = None
-    # (journal, target, submission) -> a context manager around that one execution (init to cleanup),
+    # (journal, target, submission, sizes) -> a context manager around that one execution (init to cleanup),
     # for a fault that must hold while it runs; it may yield another target to run it on, or None.
     around: Callable | None = None
     # (sizes) -> how many submissions a full run feeds, for progress and time left; default: the

@@ -1,12 +1,15 @@
 """Crash recovery (QA-REL-001 section 3): the supervisor SIGKILLed at each phase of a run.
 
 One worker (the phase failpoint lives in the process environment, see faults/supervisor_kill.py).
-Each execution is "crash/<phase>": an OK program (a spinning one for timeout) whose supervisor is
-killed at that phase. Around it: a host snapshot before init; after the pipeline's usual cleanup, what
-is left by the target itself (processes by cgroup, uid and parent, the killed supervisor's own
-descendants still alive, mounts, cgroups, fds, temp dirs, zombies, state files against their schema);
-then the target's recover, the host compared with the snapshot before, and a probe submission in the
-same box. All of it is one "crash" event; a phase observed too late to kill is one with `missed`.
+Each execution is "crash/<phase>": an OK program whose supervisor is killed at that phase; at execute
+a sleeper and at timeout a spinner, under short limits, so that a program outliving its supervisor
+shows (it would sleep or spin on past its limits). Around it: a host snapshot before init; the
+supervisor's survivors watched for `sizes.grace_s` after the kill, before anything of the execution
+is killed or cleaned (`after_kill`); after the pipeline's usual cleanup, what is left by the target
+itself (processes by cgroup, uid and parent, the killed supervisor's own descendants still alive,
+mounts, cgroups, fds, temp dirs, zombies, state files against their schema); then the target's
+recover, the host compared with the snapshot before, and a probe submission in the same box. All of
+it is one "crash" event; a phase observed too late to kill is one with `missed`.
 
 For a described target the setup and cleanup phases are its init and cleanup commands, so the
 execution's own init or cleanup is the call killed (the runner records the run IE either way).
@@ -22,6 +25,7 @@ from reliability import aftermath
 from reliability.checks import completeness, crash, leaks
 from reliability.faults import supervisor_kill
 from reliability.history import Journal
+from reliability.profiles import Sizes
 from reliability.refbox.state import PHASES
 from reliability.stages.base import Stage
 from reliability.targets.base import Limits, Target
@@ -29,8 +33,10 @@ from reliability.workload.prepare import prepare_programs
 from reliability.workload.submission import Submission
 
 LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
-TIMEOUT_LIMITS = Limits(cpu_s=0.5, wall_s=1.0, mem_mb=128, processes=16, output_kb=64)
-SOURCES = {phase: "python/tle_spin" if phase == "timeout" else "python/ok_sum" for phase in PHASES}
+# Shorter than the grace (Sizes.grace_s): a survivor still there when it ends has outlived its limits.
+SHORT_LIMITS = Limits(cpu_s=0.5, wall_s=1.0, mem_mb=128, processes=16, output_kb=64)
+OUTLIVING = {"execute": "python/tle_sleep", "timeout": "python/tle_spin"}
+SOURCES = {phase: OUTLIVING.get(phase, "python/ok_sum") for phase in PHASES}
 
 
 @contextmanager
@@ -43,14 +49,14 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
     index = 0
     for _ in range(sizes.iterations):
         for phase in PHASES:
-            limits = TIMEOUT_LIMITS if phase == "timeout" else LIMITS
+            limits = SHORT_LIMITS if phase in OUTLIVING else LIMITS
             # A killed supervisor gives no verdict: IE is what a correct sandbox reports.
             yield Submission(index, f"crash/{phase}", "python", "IE", "normal", limits)
             index += 1
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target | None]:
+def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     phase = sub.program.removeprefix("crash/")
     why = supervisor_kill.cannot(target, phase)
     if why:
@@ -59,7 +65,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         return
     owned = target.owned([sub.box])
     before = aftermath.snapshot(owned)
-    killing = supervisor_kill.KillAtPhase(target, phase)
+    killing = supervisor_kill.KillAtPhase(target, phase, sizes.grace_s, sub.index // len(PHASES))
     yield killing
     left = aftermath.left_behind(before, owned, killing.orphans)
     recovered = aftermath.recover_and_compare(target, sub.box, before, owned, killing.orphans)
@@ -71,6 +77,7 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target
         killed=killing.killed,
         **({"missed": killing.missed} if killing.missed else {}),
         orphans=killing.orphans,
+        after_kill=killing.after_kill,
         left=left,
         recovered=recovered,
         probe=aftermath.probe(target, sub.box),

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from reliability.checks import completeness, exhaustion, leaks
 from reliability.faults import disk_full, fd_limit, pressure, recorded
 from reliability.history import Journal
+from reliability.profiles import Sizes
 from reliability.runner import Prepared
 from reliability.stages.base import Stage
 from reliability.targets.base import Limits, Target
@@ -84,7 +85,7 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target | None]:
+def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     """Hold the submission's fault from init to cleanup; a case that cannot be set up here is skipped."""
     case = case_of(sub.program)
     why = _cannot(case, target)

@@ -19,6 +19,7 @@ from reliability import aftermath
 from reliability.checks import completeness, faults, leaks, verdicts
 from reliability.faults import cleanup_step, recorded
 from reliability.history import Journal
+from reliability.profiles import Sizes
 from reliability.stages.base import Stage
 from reliability.targets.base import Limits, Target
 from reliability.workload.prepare import prepare_programs
@@ -43,7 +44,7 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target | None]:
+def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     step = sub.program.removeprefix("faults/").replace("_", " ")
     why = cleanup_step.cannot(target, step)
     if why:

@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from reliability.checks import completeness, leaks, locks
 from reliability.faults import lock_cases
 from reliability.history import Journal
+from reliability.profiles import Sizes
 from reliability.runner import Prepared
 from reliability.stages.base import Stage
 from reliability.targets.base import Target, TargetError
@@ -58,7 +59,7 @@ def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target]:
+def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target]:
     _seen.setdefault(journal, (target, sub.box))
     yield Contender(target)
 

@@ -26,6 +26,7 @@ from reliability.checks import state as state_checks
 from reliability.faults import audit_trail, corrupt_state, recorded
 from reliability.history import Journal
 from reliability.probes import state_files
+from reliability.profiles import Sizes
 from reliability.stages.base import Stage
 from reliability.targets.base import Limits, Result, Target, TargetError
 from reliability.targets.delegate import Delegating
@@ -83,7 +84,7 @@ class Recording(Delegating):
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission) -> Iterator[Target | None]:
+def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     case = sub.program.removeprefix("state/")
     box = sub.box
     at = {"index": sub.index, "box": box, "case": case, "how": corrupt_state.HOW[case]}

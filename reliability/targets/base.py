@@ -7,6 +7,8 @@ stage runs unchanged against each of them.
 from __future__ import annotations
 
 import abc
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 VERDICTS = ("OK", "TLE", "MLE", "RE", "OLE", "IE")
@@ -69,6 +71,10 @@ class Owned:
     temp_roots: list[str] = field(default_factory=list)
     state_files: list[str] = field(default_factory=list)  # glob patterns
     mount_roots: list[str] = field(default_factory=list)  # where its mounts live besides box and temp roots
+    # Globs of this run's boxes' own paths (box directories, box cgroups): a new one is the target's
+    # leak wherever it is, even where no root is claimed (isolate 1.x's box cgroups sit next to
+    # systemd's, so it can claim no cgroup root).
+    box_paths: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -85,6 +91,7 @@ class Owned:
             temp_roots=list(d.get("temp_roots", [])),
             state_files=list(d.get("state_files", [])),
             mount_roots=list(d.get("mount_roots", [])),
+            box_paths=list(d.get("box_paths", [])),
         )
 
 
@@ -136,6 +143,25 @@ class Target(abc.ABC):
     def audit_files(self) -> list[str]:
         """The target's audit logs (append-only records of what it found and did)."""
         return []
+
+    # Optional: the pipeline's own hand on a sandbox's commands (a target driven through processes the
+    # pipeline starts and may have to kill). Observe before you act: the crash stage holds the hang
+    # guard until it has recorded what a killed supervisor left by itself.
+    def hold_kills(self, box: int, until: threading.Event) -> AbstractContextManager[None]:
+        """While inside, a kill the pipeline would make of `box`'s commands (a hang guard) first waits
+        for `until`. Default: the pipeline never kills anything of the target's."""
+        return nullcontext()
+
+    def pipeline_kills(self, box: int) -> list[dict]:
+        """What the pipeline itself killed for `box` since last asked (pid, name, uid, command and why),
+        so the runner can journal it: a kill by the pipeline is never silent. Default: none."""
+        return []
+
+    def paused_start(self, box: int, command: str) -> AbstractContextManager[bool]:
+        """While inside, the `command` ("init", "cleanup") started for `box` stops itself before it
+        execs, so that a crash lands at a chosen delay into it (the caller sends SIGCONT); yields
+        whether the target can. Default: it cannot (its commands are not processes of the pipeline)."""
+        return nullcontext(False)
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to do for most targets
         """End of a stage: remove what the target keeps only while boxes run (nothing by default)."""

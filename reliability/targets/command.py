@@ -23,9 +23,11 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
+from reliability.probes.proc_stat import session_members
 from reliability.targets import results
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target, TargetError
 from reliability.targets.description import Description, render
@@ -34,6 +36,7 @@ EVIDENCE_CHARS = 4096  # of each output stream kept in the history
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RUN_GRACE_S = 10.0
 DRAIN_S = 5.0  # after a timeout kill: how long the output pipes may stay open (see call)
+HOLD_MAX_S = 60.0  # the longest a hang guard waits for an observer (hold_kills) before it kills anyway
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Call:
     stdout: str
     stderr: str
     timed_out: bool = False
+    killed: list[dict] = field(default_factory=list)  # what the hang guard killed (session members)
 
     def evidence(self) -> dict:
         return {
@@ -60,15 +64,28 @@ class Call:
         return f"{self.argv[0]} exited {self.exit_code}" + (f": {last[-1][:300]}" if last else "")
 
 
-def call(argv: list[str], timeout: float, on_start: Callable[[int], None] | None = None) -> Call:
+# A command started stopped: the shell stops itself, then becomes the command (same pid) once resumed.
+STOPPED_PREFIX = ["/bin/sh", "-c", 'kill -STOP $$ && exec "$@"', "sh"]
+
+
+def call(
+    argv: list[str],
+    timeout: float,
+    on_start: Callable[[int], None] | None = None,
+    before_kill: Callable[[], None] | None = None,
+    stopped: bool = False,
+) -> Call:
     """Run `argv` to completion or `timeout`; a program that cannot start raises TargetError.
 
     `on_start(pid)` is called once the process exists (the pipeline's own record of it). The call
     ends when its output pipes close: a child of the command that outlives it (e.g. the refbox CLI's
-    forked supervisor, orphaned when the crash stage kills the CLI) is waited for while it holds them."""
+    forked supervisor, orphaned when the crash stage kills the CLI) is waited for while it holds them.
+    At the timeout (the hang guard) `before_kill()` is called first, then the session's members are
+    recorded in `Call.killed` and killed. `stopped`: the command stops itself before it execs
+    (STOPPED_PREFIX) until someone sends it SIGCONT."""
     try:
         proc = subprocess.Popen(
-            argv,
+            STOPPED_PREFIX + argv if stopped else argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -84,6 +101,9 @@ def call(argv: list[str], timeout: float, on_start: Callable[[int], None] | None
         out, err = proc.communicate(timeout=timeout)
         return Call(argv, proc.returncode, out, err)
     except subprocess.TimeoutExpired:
+        if before_kill:
+            before_kill()
+        killed = [{k: m[k] for k in ("pid", "name", "cpu_s")} for m in session_members(proc.pid)]
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -99,7 +119,7 @@ def call(argv: list[str], timeout: float, on_start: Callable[[int], None] | None
                 if pipe:
                     pipe.close()
             out, err = "", f"(output lost: its pipes were still held open {DRAIN_S:g} s after the kill)"
-        return Call(argv, proc.returncode, out, err, timed_out=True)
+        return Call(argv, proc.returncode, out, err, timed_out=True, killed=killed)
 
 
 class CommandTarget(Target):
@@ -113,6 +133,9 @@ class CommandTarget(Target):
         self._version: str | None = None
         self._live: dict[int, dict[int, str]] = {}  # box -> {pid: command key} of calls in progress
         self._live_lock = threading.Lock()  # worker threads call different boxes at once
+        self._holds: dict[int, threading.Event] = {}  # box -> the hang guard waits for it (hold_kills)
+        self._paused: dict[int, str] = {}  # box -> the command that starts stopped (paused_start)
+        self._kills: dict[int, list[dict]] = {}  # box -> what the hang guard killed, until asked
 
     # -- naming -----------------------------------------------------------------------------------
     def _owns(self, key: str, **more) -> str:
@@ -141,7 +164,7 @@ class CommandTarget(Target):
                 self._live.setdefault(box, {})[pid] = key
 
         try:
-            return call(argv, timeout, started)
+            c = call(argv, timeout, started, lambda: self._wait_hold(box), self._paused.get(box) == key)
         finally:
             with self._live_lock:
                 calls = self._live.get(box, {})
@@ -149,6 +172,41 @@ class CommandTarget(Target):
                     calls.pop(pid, None)
                 if not calls:
                     self._live.pop(box, None)
+        if c.timed_out:
+            why = f"the {key} command did not finish in {timeout:g} s (hang guard)"
+            with self._live_lock:
+                self._kills.setdefault(box, []).append({"command": key, "why": why, "killed": c.killed})
+        return c
+
+    def _wait_hold(self, box: int) -> None:
+        with self._live_lock:
+            until = self._holds.get(box)
+        if until is not None:
+            until.wait(HOLD_MAX_S)
+
+    @contextmanager
+    def hold_kills(self, box: int, until: threading.Event) -> Iterator[None]:
+        with self._live_lock:
+            self._holds[box] = until
+        try:
+            yield
+        finally:
+            with self._live_lock:
+                self._holds.pop(box, None)
+
+    def pipeline_kills(self, box: int) -> list[dict]:
+        with self._live_lock:
+            return self._kills.pop(box, [])
+
+    @contextmanager
+    def paused_start(self, box: int, command: str) -> Iterator[bool]:
+        with self._live_lock:
+            self._paused[box] = command
+        try:
+            yield True
+        finally:
+            with self._live_lock:
+                self._paused.pop(box, None)
 
     def _newest_call(self, box: int) -> tuple[int, str] | None:
         with self._live_lock:  # several workers may share a box (the locks stage): the newest call
@@ -184,7 +242,13 @@ class CommandTarget(Target):
             uid_range = (owns["uid_base"] + min(boxes), owns["uid_base"] + max(boxes))
         files = [f["glob"] for f in self._owned_files("state_files") + self._owned_files("lock_files")]
         every_box = self.desc.values(box="*")  # a per-box file ({box}) is globbed over every box
+        box_paths = [
+            render(t, self.desc.values(box=b))
+            for b in boxes or []
+            for t in [owns["box_dir"], *owns.get("box_cgroups", [])]
+        ]
         return Owned(
+            box_paths=box_paths,
             box_root=vals["box_root"],
             cgroup_roots=[p for t in owns.get("cgroup_roots", []) for p in expand_dirs(render(t, vals))],
             uid_range=uid_range,

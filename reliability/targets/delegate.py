@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager
+
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
 
 
@@ -39,6 +42,15 @@ class Delegating(Target):
 
     def audit_files(self) -> list[str]:
         return self.inner.audit_files()
+
+    def hold_kills(self, box: int, until: threading.Event) -> AbstractContextManager[None]:
+        return self.inner.hold_kills(box, until)
+
+    def pipeline_kills(self, box: int) -> list[dict]:
+        return self.inner.pipeline_kills(box)
+
+    def paused_start(self, box: int, command: str) -> AbstractContextManager[bool]:
+        return self.inner.paused_start(box, command)
 
     def close(self) -> None:
         self.inner.close()

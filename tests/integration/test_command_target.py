@@ -26,6 +26,7 @@ from reliability.checks import crash
 from reliability.errors import UsageError
 from reliability.faults import supervisor_kill
 from reliability.history import History, Journal, read
+from reliability.profiles import Sizes
 from reliability.stages import crash as crash_stage
 from reliability.targets import load
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
@@ -221,14 +222,16 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     command running; verdict happens inside the run command and cannot be seen: skipped.
 
     What the built-in sandbox does when that CLI process alone is killed (the truth asserted here):
-    - setup: killed at first sight, before Python has started: nothing was made; the runner's cleanup
-      of the box that was never set up succeeds. Nothing left.
+    - setup: started stopped, resumed and killed 0.5 ms into the command (the first delay of the
+      spread), before Python has started: nothing was made; the runner's cleanup of the box that was
+      never set up succeeds. Nothing left.
     - execute, timeout: the CLI's forked supervisor (its own session) and the program live on as
       orphans under init; the supervisor still enforces the limits, kills the run cgroup and exits.
       It holds the dead CLI's stdout and stderr, so the pipeline's run call (IE: "sh exited -9")
       returns only once it is gone. The box lock (a flock of the dead CLI) is free and the state
       says running with a dead owner, so the runner's cleanup command then cleans the box. Nothing
-      left: the killed process's recorded descendants are all gone by then.
+      left: watched for the grace period after the kill, the killed process's descendants end within
+      the run's limits, before anything of the pipeline's touched them.
     - cleanup: the cleanup command dies before it did anything, and nothing else cleans the box:
       its tmpfs mount, its cgroups and its directory are left behind. That is the failure, with
       that evidence, of "left nothing behind by itself", and only at cleanup.
@@ -249,7 +252,12 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     assert "cannot be observed from outside" in events["verdict"]["skipped"]
     for phase in ("setup", "execute", "timeout", "cleanup"):
         assert events[phase]["killed"].get("pid"), (phase, events[phase])
+    for phase in ("setup", "cleanup"):  # started stopped and killed mid-command, not at first sight
+        assert events[phase]["killed"]["landed"] == "mid-command", events[phase]["killed"]
+    for phase in ("execute", "timeout"):
         assert events[phase]["killed"]["how"].startswith("observed: "), events[phase]["killed"]
+        watched = events[phase]["after_kill"]["processes"]
+        assert watched and not any(p["alive_at_end"] for p in watched), watched  # all ended by themselves
     assert len(events["execute"]["orphans"]) >= 2  # the CLI's supervisor and the box's processes
     checks = {c.name: c for c in crash.check(history)}
     assert checks[crash.KILLED].status == "passed", checks[crash.KILLED]
@@ -261,8 +269,9 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     assert f"cleanup (index 3, box {BOX_BASE}): mounts: mount tmpfs on {box_dir}" in left.evidence
     assert f"cleanup (index 3, box {BOX_BASE}): temp_dirs: temp dir {box_dir}" in left.evidence
     assert any(f"/cmdtarget-{PID}/box-{BOX_BASE}" in line for line in left.evidence)
-    for name in (crash.STATE, crash.RECOVERED, crash.HEALTHY):
+    for name in (crash.LIMITS, crash.STATE, crash.RECOVERED, crash.HEALTHY):
         assert checks[name].status == "passed", checks[name]
+    assert "setup: 1 of 1 kills landed while it ran" in checks[crash.KILLED].evidence
     assert list((work / "boxes").glob("[0-9]*")) == []
 
 
@@ -297,7 +306,7 @@ def test_a_target_without_supervisor_pid_skips_every_phase_with_the_reason(tmp_p
     journal = Journal(tmp_path / "history.jsonl")
     target = NoSupervisor()
     for sub in crash_stage.workload(1, SimpleNamespace(iterations=1)):
-        with crash_stage.around(journal, target, sub) as wrapped:
+        with crash_stage.around(journal, target, sub, Sizes()) as wrapped:
             assert wrapped is None  # the runner runs it unwrapped: nothing is killed
     events = [e for e in journal_events(journal) if e["type"] == "crash"]
     assert [e["phase"] for e in events] == ["setup", "execute", "timeout", "cleanup", "verdict"]

@@ -213,7 +213,7 @@ def test_a_stub_target_without_per_box_state_files_gets_every_check_skipped_with
     b = HistoryBuilder(tmp_path, stage="state")
     for sub in state_stage.workload(1, Sizes(iterations=1)):
         sub = Submission(sub.index, sub.program, sub.language, sub.expected, sub.ending, sub.limits, box=5)
-        with state_stage.around(b.journal, target, sub) as replacement:
+        with state_stage.around(b.journal, target, sub, Sizes()) as replacement:
             assert replacement is None  # nothing is injected: the runner runs it as usual
     b.end(executions=len(corrupt_state.CASES))
     result = {c.name: c for c in state.check(b.read())}

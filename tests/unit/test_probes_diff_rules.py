@@ -261,3 +261,25 @@ def test_a_malformed_snapshot_is_a_one_line_usage_error(broken, message: str) ->
         diff(BASE, broken, OWNED, PIPELINE)
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+# -- this run's box paths: the target's wherever they are (isolate 1.x claims no cgroup root) -------
+ISOLATE_LIKE = Owned(
+    box_root="/var/local/lib/isolate",
+    uid_range=(60000, 60999),
+    box_paths=["/sys/fs/cgroup/memory/box-7", "/var/lib/judge/boxes/7"],
+)
+
+
+def test_a_box_cgroup_left_is_a_leak_though_no_cgroup_root_is_claimed() -> None:
+    after = with_(BASE, cgroups=["/sys/fs/cgroup/memory/box-7", "/sys/fs/cgroup/memory/box-8"])
+    leaks = diff(BASE, after, ISOLATE_LIKE, PIPELINE)
+    assert leaks.cgroups == ["cgroup /sys/fs/cgroup/memory/box-7"]
+    # another run's box (8) on the same host is noise, not this run's leak
+    assert "cgroup /sys/fs/cgroup/memory/box-8: outside owned cgroup roots" in leaks.noise
+
+
+def test_a_box_dir_left_outside_the_box_root_is_a_leak() -> None:
+    after = dict(copy.deepcopy(BASE), box_paths=["/var/lib/judge/boxes/7"])
+    assert diff(BASE, after, ISOLATE_LIKE, PIPELINE).temp_dirs == ["box dir /var/lib/judge/boxes/7"]
+    validate_snapshot(after)
