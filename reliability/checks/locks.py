@@ -4,7 +4,13 @@ Two witnesses, because either alone can be fooled: the history's timestamps and 
 leaves in the box (the box's own view). A target may make a contender wait for the lock inside run(), so
 the pipeline's interval (init to result) includes the wait; the program itself ran within the last
 wall_s seconds the target reports, so its window is [max(started, ended - wall_s), ended].
-An execution the target refused (verdict IE) did not run; it must say why. The stale-lock and
+An execution the target refused (verdict IE) did not run; it must say why.
+
+"no overlapping runs in one initialised box" judges the run-level case (faults/run_contention.py):
+the box initialised once, then several workers run in it at once, as judges use a box. Runs that
+overlap, a marker that saw another run, or a refusal without a cause fail it; refusals and retries
+are counted in its evidence. It needs no lock capability: a sandbox without a run lock fails it. The
+stale-lock and
 corrupt-lock sub-cases (faults/lock_cases.py, run after the contention runs, one "evidence" event each)
 need a target with locks; without them they are skipped, never passed.
 """
@@ -20,12 +26,52 @@ MARKER = "no other run seen in the box (in-box marker)"
 REFUSALS = "refused executions give a cause"
 STALE = "stale lock of a killed holder recovered"
 CORRUPT = "corrupt lock file handled"
+RUN_LOCK = "no overlapping runs in one initialised box"
 SUBCASES = {"lock holder killed": STALE, "lock file corrupted": CORRUPT}
+RUN_CONTENTION = "runs in one initialised box"  # the evidence label (faults/run_contention.py)
 
 
 def check(history: History) -> list[CheckResult]:
     ran = [r for r in history.of_type("result") if r["result"]["verdict"] != "IE"]
-    return [_overlap(history, ran), _marker(ran), _refusals(history), *_subcases(history)]
+    return [_overlap(history, ran), _marker(ran), _refusals(history), run_lock(history), *_subcases(history)]
+
+
+def run_lock(history: History) -> CheckResult:
+    found = [e["evidence"] for e in history.of_type("evidence") if e["label"] == RUN_CONTENTION]
+    if not found:
+        return skipped(RUN_LOCK, f"not run: no {RUN_CONTENTION!r} evidence in the history")
+    ev = found[-1]
+    if ev.get("skipped"):
+        return skipped(RUN_LOCK, ev["skipped"])
+    if "runs" not in ev:  # the case itself failed (a pipeline error, see stages/locks.py _guarded)
+        return failed(RUN_LOCK, ev.get("summary", "the case recorded no runs"), ev.get("lines", []))
+    runs = ev["runs"]
+    box = ev["box"]
+    went = [r for r in runs if r["verdict"] != "IE"]
+    if not went:
+        return failed(
+            RUN_LOCK, f"none of {len(runs)} runs got into box {box}: run-level locking not measured"
+        )
+    at = {id(r): f"worker {r['worker']} run {r['run']}" for r in runs}
+    problems = overlapping(
+        (box, max(r["started"], r["ended"] - r["wall_s"]), r["ended"], at[id(r)]) for r in went
+    )
+    problems += [
+        f"{at[id(r)]}: verdict {r['verdict']}, stdout {r['stdout'].strip()[:200]!r}"
+        for r in went
+        if r["verdict"] != "OK" or r["stdout"].strip() != "alone"
+    ]
+    refused = [r for r in runs if r["verdict"] == "IE"]
+    problems += [f"{at[id(r)]}: refused without a cause" for r in refused if not r["message"]]
+    retries = sum(r["refusals"] for r in runs)
+    counts = (
+        f"{len(went)} of {len(runs)} runs by {ev['workers']} workers got into box {box}; "
+        f"{retries} refusal(s) retried, {len(refused)} refused for good"
+    )
+    causes = sorted({c for r in runs for c in r["refused_because"]} | {r["message"] for r in refused})[:10]
+    if problems:
+        return failed(RUN_LOCK, f"{len(problems)} problem(s): {counts}", problems + causes)
+    return passed(RUN_LOCK, f"one run at a time: {counts}", causes)
 
 
 def overlaps(ran: list[dict]) -> list[str]:

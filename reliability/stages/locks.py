@@ -5,10 +5,11 @@ executions in it. Each run is programs/locks/marker.py, which reports another ru
 A target without locks is not skipped: running two jobs in one box is exactly the bug, so it fails
 with the overlapping runs as evidence.
 
-Then, once the contention runs are over (on the host fixture's exit: no execution in flight), two
-sub-cases on the same box, each one "evidence" event (faults/lock_cases.py): the lock holder
-SIGKILLed, and the lock file corrupted. A target without the "locks" capability has them skipped with
-that reason.
+Then, once the contention runs are over (on the host fixture's exit: no execution in flight), three
+sub-cases on the same box, each one "evidence" event: runs contending in one box initialised once
+(faults/run_contention.py, for every target: that is how judges use a box, and a sandbox without a
+run lock fails it), the lock holder SIGKILLed, and the lock file corrupted (faults/lock_cases.py; a
+target without the "locks" capability has these two skipped with that reason).
 
 `around` notes the target and box the runs use (host_fixture is given only the journal), and makes
 each worker wait its turn for the box (Contender).
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability.checks import completeness, leaks, locks
-from reliability.faults import lock_cases
+from reliability.faults import lock_cases, run_contention
 from reliability.history import Journal
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
@@ -54,7 +55,7 @@ def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
     yield SimpleNamespace(prepared={PROGRAM: prepared})
     # Reached only when the runs ended normally (an interrupt raises through the yield).
     seen = _seen.pop(journal, None)
-    for label, evidence in subcases(seen, prepared):
+    for label, evidence in [run_case(seen, prepared), *subcases(seen, prepared)]:
         journal.append("evidence", label=label, evidence=evidence)
 
 
@@ -81,6 +82,16 @@ class Contender(Delegating):
                 if time.monotonic() > deadline:
                     raise
             time.sleep(RETRY_S)
+
+
+def run_case(seen: tuple[Target, int] | None, prepared: Prepared | str) -> tuple[str, dict]:
+    """(label, raw facts) of the run-level case: every target, locks or not."""
+    if seen is None:
+        return run_contention.LABEL, {"skipped": "no execution ran: the target's box was never seen"}
+    if isinstance(prepared, str):
+        return run_contention.LABEL, {"skipped": prepared}
+    target, box = seen
+    return run_contention.LABEL, _guarded(run_contention.run_contention, target, box, prepared)
 
 
 def subcases(seen: tuple[Target, int] | None, prepared: Prepared | str) -> list[tuple[str, dict]]:
