@@ -276,8 +276,9 @@ class Refbox:
             self.cgroups.set_limits(run_cg, limits.mem_mb * MIB, limits.processes)
             env = {"PATH": PROGRAM_PATH, "HOME": path, "LANG": "C"}
             plan = RunPlan(
-                path, uid, uid, list(command), env, limits, run_cg, stdout_fd, stderr_fd, self.isolate
-            )
+                path, uid, uid, list(command), env, limits, run_cg, stdout_fd, stderr_fd, self.isolate,
+                seccomp=not defects.allows_namespaces(),
+            )  # fmt: skip
 
             def started(pid: int) -> None:
                 with self._lock:

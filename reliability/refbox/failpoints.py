@@ -28,6 +28,7 @@ DEFECTS = (
     "corrupt_state",
     "claim_cleanup_success",
     "trust_state",
+    "allow_namespaces",
 )
 
 

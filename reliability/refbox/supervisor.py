@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reliability.refbox import forkserver, isolation, syscalls
+from reliability.refbox import forkserver, isolation, seccomp, syscalls
 from reliability.refbox.cgroups import Cgroups
 from reliability.targets.base import Limits, Result
 
@@ -50,6 +50,7 @@ class RunPlan:
     stdout_fd: int  # opened by the parent in the box, before the privilege drop
     stderr_fd: int
     isolate: bool = True  # namespaces, minimal root, no capabilities; False only to test the tests
+    seccomp: bool = True  # an isolated program may create no namespace (refbox/seccomp.py)
 
 
 def decide(
@@ -409,6 +410,9 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
             isolation.set_rlimits(limits)
             step = "drop privileges"
             isolation.drop_privileges(plan.uid, plan.gid)
+            if plan.seccomp:  # last: the filter also binds this process's remaining setup
+                step = "install seccomp filter"
+                seccomp.install()
             env = isolation.clean_env(env, plan.box_dir)
         else:
             output = limits.output_kb * 1024
