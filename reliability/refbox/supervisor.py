@@ -395,6 +395,10 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
         os.dup2(devnull, 0)
         os.dup2(plan.stdout_fd, 1)
         os.dup2(plan.stderr_fd, 2)
+        # The originals may be inheritable (the fork server receives them over a socket, without
+        # close-on-exec): an fd of the sandbox's must not reach the program.
+        for fd in {plan.stdout_fd, plan.stderr_fd} - {0, 1, 2}:
+            os.close(fd)
         step = "reset signals"
         # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: without this an
         # over-long output would be EFBIG instead of SIGXFSZ.
