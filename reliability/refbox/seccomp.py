@@ -42,7 +42,7 @@ X32_SYSCALL_BIT = 0x40000000
 # All CLONE_NEW* flags clone(2) can take (CLONE_NEWTIME shares its bit with the exit signal there).
 CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 
-_NUMBERS = {
+NUMBERS = {
     "x86_64": {
         "clone": 56,
         "unshare": 272,
@@ -105,7 +105,7 @@ def _jump(code: int, k: int, jt: int, jf: int) -> tuple[int, int, int, int]:
 
 def program(machine: str) -> list[tuple[int, int, int, int]]:
     """The filter for `machine` as (code, jt, jf, k) instructions; jumps are relative, forward only."""
-    numbers = _NUMBERS[machine]
+    numbers = NUMBERS[machine]
     body: list[tuple[int, int, int, int]] = [_stmt(_LD_ABS_W, _NR)]
     if machine == "x86_64":  # x32 calls: their numbers carry the marker bit
         body.append(("kill-if-ge", X32_SYSCALL_BIT))
@@ -137,7 +137,7 @@ class _SockFprog(ctypes.Structure):
 
 def _build() -> tuple[_SockFprog, ctypes.Array] | None:
     machine = os.uname().machine
-    if machine not in _NUMBERS:
+    if machine not in NUMBERS:
         return None
     raw = b"".join(struct.pack("=HBBI", *ins) for ins in program(machine))
     buffer = ctypes.create_string_buffer(raw, len(raw))
