@@ -130,11 +130,11 @@ class HostFixture:
             "connections": self.connections,
             "victim_alive": self.victim.poll() is None,
             "host_dir_intact": os.path.isfile(keep) and open(keep).read() == "must survive cleanup",
-            "cgroup_made": bool(self._cgroups_made()),
-            "daemon_alive": bool(self._daemons()),
+            "cgroup_made": bool(self.cgroups_made()),
+            "daemon_alive": bool(self.daemons()),
         }
 
-    def _cgroups_made(self) -> list[str]:
+    def cgroups_made(self) -> list[str]:
         roots = ["/sys/fs/cgroup"] + [e.path for e in os.scandir("/sys/fs/cgroup") if e.is_dir()]
         return [
             os.path.join(r, self.escape_name)
@@ -142,7 +142,7 @@ class HostFixture:
             if os.path.isdir(os.path.join(r, self.escape_name))
         ]
 
-    def _daemons(self) -> list[int]:
+    def daemons(self) -> list[int]:
         """Processes named as the daemon case names its grandchild: it outlived its run."""
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -166,9 +166,9 @@ class HostFixture:
                 os.unlink(path)
         shutil.rmtree(self.host_dir, ignore_errors=True)
         shutil.rmtree(self.setuid_dir, ignore_errors=True)
-        for path in self._cgroups_made():
+        for path in self.cgroups_made():
             os.rmdir(path)
-        for pid in self._daemons():  # a survivor of a sandbox that let it out: ours to end
+        for pid in self.daemons():  # a survivor of a sandbox that let it out: ours to end
             os.kill(pid, 9)
 
 

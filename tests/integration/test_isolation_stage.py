@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -126,3 +129,21 @@ def test_the_namespace_defect_fails_every_namespace_case_by_name():
         assert "(user+" in check.message or case == "namespace_user", check
     # setns is refused without the filter too: no capability over the namespaces it could name
     assert checks[isolation_checks.check_name("setns")].status == "passed"
+
+
+def test_the_host_sees_a_daemon_and_a_cgroup_that_a_program_let_out_made():
+    """escape.py run on the host as root, with no sandbox at all: the fixture's probes must see its
+    daemon (by the name it gave itself) and its cgroup, or the daemon and cgroup_escape cases could
+    never fail."""
+    fixture = isolation.HostFixture()
+    python = [sys.executable, "-I", "-S", str(isolation.ESCAPE)]
+    try:
+        subprocess.run([*python, "daemon", fixture.daemon_name], check=True, timeout=30)
+        subprocess.run([*python, "cgroup_escape", fixture.escape_name], check=True, timeout=30)
+        assert fixture.daemons(), "the daemon outlived its parent but was not seen"
+        assert fixture.cgroups_made(), "the cgroup was made but not seen"
+    finally:
+        for pid in fixture.daemons():
+            os.kill(pid, signal.SIGKILL)
+        for path in fixture.cgroups_made():
+            os.rmdir(path)
