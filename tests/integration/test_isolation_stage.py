@@ -21,8 +21,9 @@ from reliability.history import Journal
 from reliability.profiles import Sizes
 from reliability.runner import Runner
 from reliability.stages import isolation
-from reliability.targets.base import CleanupOutcome
+from reliability.targets.base import CleanupOutcome, Result
 from reliability.targets.builtin import BuiltinTarget
+from reliability.workload.submission import Submission
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, mounts and cgroups need root")
 
@@ -117,7 +118,7 @@ def test_each_check_names_the_escape_of_a_weakened_refbox(workdir):
     assert checks["fork_bomb"].status == "passed" and checks["daemon"].status == "passed"
 
 
-def test_the_namespace_defect_fails_every_namespace_case_by_name():
+def test_the_namespace_defect_fails_every_namespace_case_and_setns_by_name():
     namespaces = tuple(f"hostile/{c}" for c in isolation_checks.CASES if c.startswith("namespace_"))
     checks = run_stage(
         only("isolation", namespaces + ("hostile/setns",)), {}, points="defect.allow_namespaces"
@@ -127,8 +128,10 @@ def test_the_namespace_defect_fails_every_namespace_case_by_name():
         check = checks[isolation_checks.check_name(case)]
         assert check.status == "failed" and check.message.startswith(f"{case}: namespace: "), check
         assert "(user+" in check.message or case == "namespace_user", check
-    # setns is refused without the filter too: no capability over the namespaces it could name
-    assert checks[isolation_checks.check_name("setns")].status == "passed"
+    setns = checks[isolation_checks.check_name("setns")]
+    assert setns.status == "failed" and setns.message.startswith(
+        "setns: namespace: setns into a child's new user namespace got ok"
+    ), setns
 
 
 def test_the_host_sees_a_daemon_and_a_cgroup_that_a_program_let_out_made():
@@ -147,3 +150,45 @@ def test_the_host_sees_a_daemon_and_a_cgroup_that_a_program_let_out_made():
             os.kill(pid, signal.SIGKILL)
         for path in fixture.cgroups_made():
             os.rmdir(path)
+
+
+def test_with_no_sandbox_at_all_each_case_fails_naming_its_kind(workdir):
+    """escape.py run as root on the host, judged by the isolation check: the cases a weakened refbox
+    cannot show (its programs run as a box uid) must fail too. Not run here: what would harm the host
+    or this test's process (ptrace of the caller, TIOCSTI on a terminal, killing, filling, forking)."""
+    victim = subprocess.Popen(["sleep", "60"])
+    extra = os.open("/dev/null", os.O_RDONLY)
+    cases = {
+        "namespace_user": ("", "namespace_user: namespace: unshare(user) got ok"),
+        "setns": ("", "setns: namespace: setns /proc/self/ns/net got ok"),
+        "inherited_fds": ("", "inherited_fds: inherited fd: fds beyond 0-2 got inherited"),
+        "host_processes": (str(victim.pid), f"host_processes: visible: /proc/{victim.pid} got visible"),
+        "read_shadow": ("", "read_shadow: escape: read /etc/shadow got ok"),
+        "write_readonly": (f"reliability-escape-{PID}", f"write_readonly: escape: write /usr/bin/reliability-escape-{PID} got ok"),
+    }  # fmt: skip
+    journal = Journal(os.path.join(workdir, "history.jsonl"))
+    journal.append(
+        "stage_start", stage="isolation", profile="smoke", seed=1, target="none", target_version="-",
+        host="test", pipeline_version="test", pipeline_pid=PID, owned={"box_root": workdir}, capabilities=[],
+        config={},
+    )  # fmt: skip
+    try:
+        for index, (case, (arg, _)) in enumerate(cases.items()):
+            command = [sys.executable, "-I", "-S", str(isolation.ESCAPE), case, arg]
+            out = subprocess.run(command, capture_output=True, text=True, timeout=60, pass_fds=[extra]).stdout
+            sub = Submission(index, f"hostile/{case}", "python", "OK", "normal", isolation.LIMITS)
+            journal.append("submission", submission=sub.to_dict())
+            result = Result(verdict="OK", stdout=out).to_dict()
+            journal.append(
+                "result", index=index, box=0, result=result, started=0.0, ended=1.0, stdout_ok=None
+            )
+    finally:
+        journal.close()
+        os.close(extra)
+        victim.kill()
+        victim.wait()
+    checks = {c.name.split()[1]: c for c in isolation_checks.check(history.read(journal.path))}
+    for case, (_, first_problem) in cases.items():
+        assert checks[case].status == "failed" and checks[case].message.startswith(first_problem), checks[
+            case
+        ]

@@ -125,7 +125,8 @@ def namespace(kind: str) -> dict:
 
 
 def setns(_: str) -> dict:
-    """Join a namespace: our own (needs CAP_SYS_ADMIN over it) and init's (pid 1 as we see it)."""
+    """Join a namespace: our own (needs CAP_SYS_ADMIN over it), init's (pid 1 as we see it), and a
+    new user namespace a child of ours made (its owner's uid holds every capability over it)."""
     answers = {}
     for owner in ("self", "1"):
         for kind in ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup"):
@@ -136,7 +137,33 @@ def setns(_: str) -> dict:
                 continue
             answers[f"setns /proc/{owner}/ns/{kind}"] = in_child(lambda fd=fd: raw_syscall("setns", fd, 0))
             os.close(fd)
+    answers.update(_setns_child_user())
     return {"answers": answers, "detail": ""}
+
+
+def _setns_child_user() -> dict:
+    said_r, said_w = os.pipe()
+    go_r, go_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        ctypes.set_errno(0)
+        made = _libc.unshare(NAMESPACES["user"]) == 0
+        os.write(said_w, b"ok" if made else name(ctypes.get_errno()).encode())
+        os.read(go_r, 1)  # keep the namespace alive until the parent tried
+        os._exit(0)
+    made = os.read(said_r, 64).decode()
+    try:
+        if made != "ok":
+            return {"unshare(user) in a child, to join": made}
+        fd = os.open(f"/proc/{child}/ns/user", os.O_RDONLY)
+        answer = in_child(lambda: raw_syscall("setns", fd, 0))
+        os.close(fd)
+        return {"setns into a child's new user namespace": answer}
+    finally:
+        os.write(go_w, b"x")
+        os.waitpid(child, 0)
+        for fd in (said_r, said_w, go_r, go_w):
+            os.close(fd)
 
 
 def inherited_fds(_: str) -> dict:
