@@ -4,6 +4,7 @@ naming the kind of hole; the namespace defect makes every namespace case fail.""
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -155,7 +156,8 @@ def test_the_host_sees_a_daemon_and_a_cgroup_that_a_program_let_out_made():
 def test_with_no_sandbox_at_all_each_case_fails_naming_its_kind(workdir):
     """escape.py run as root on the host, judged by the isolation check: the cases a weakened refbox
     cannot show (its programs run as a box uid) must fail too. Not run here: what would harm the host
-    or this test's process (ptrace of the caller, TIOCSTI on a terminal, killing, filling, forking)."""
+    or this test's process (ptrace of the caller, killing, filling, forking). TIOCSTI gets a pty of
+    its own as stdin, in a new session, so no terminal of ours is reachable."""
     victim = subprocess.Popen(["sleep", "60"])
     extra = os.open("/dev/null", os.O_RDONLY)
     cases = {
@@ -165,7 +167,9 @@ def test_with_no_sandbox_at_all_each_case_fails_naming_its_kind(workdir):
         "host_processes": (str(victim.pid), f"host_processes: visible: /proc/{victim.pid} got visible"),
         "read_shadow": ("", "read_shadow: escape: read /etc/shadow got ok"),
         "write_readonly": (f"reliability-escape-{PID}", f"write_readonly: escape: write /usr/bin/reliability-escape-{PID} got ok"),
+        "tiocsti": ("", "tiocsti: terminal injection: TIOCSTI on 0 got ok"),
     }  # fmt: skip
+    pty_main, pty_tty = pty.openpty()
     journal = Journal(os.path.join(workdir, "history.jsonl"))
     journal.append(
         "stage_start", stage="isolation", profile="smoke", seed=1, target="none", target_version="-",
@@ -175,7 +179,10 @@ def test_with_no_sandbox_at_all_each_case_fails_naming_its_kind(workdir):
     try:
         for index, (case, (arg, _)) in enumerate(cases.items()):
             command = [sys.executable, "-I", "-S", str(isolation.ESCAPE), case, arg]
-            out = subprocess.run(command, capture_output=True, text=True, timeout=60, pass_fds=[extra]).stdout
+            out = subprocess.run(
+                command, stdin=pty_tty, capture_output=True, text=True, timeout=60, pass_fds=[extra],
+                start_new_session=True,
+            ).stdout  # fmt: skip
             sub = Submission(index, f"hostile/{case}", "python", "OK", "normal", isolation.LIMITS)
             journal.append("submission", submission=sub.to_dict())
             result = Result(verdict="OK", stdout=out).to_dict()
@@ -184,7 +191,8 @@ def test_with_no_sandbox_at_all_each_case_fails_naming_its_kind(workdir):
             )
     finally:
         journal.close()
-        os.close(extra)
+        for fd in (extra, pty_main, pty_tty):
+            os.close(fd)
         victim.kill()
         victim.wait()
     checks = {c.name.split()[1]: c for c in isolation_checks.check(history.read(journal.path))}
