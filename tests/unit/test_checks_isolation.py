@@ -88,3 +88,15 @@ def test_the_journaled_table_judges_an_old_run(tmp_path):
     checks = history(tmp_path, {"read_shadow": {"read /etc/shadow": "EACCES"}}, cases=strict)
     assert set(checks) == {"read_shadow"}
     assert checks["read_shadow"].message.startswith("read_shadow: escape: read /etc/shadow got EACCES")
+
+
+def test_a_fork_bomb_not_ended_by_the_time_limit_names_its_kind(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="isolation")
+    b.submit(0, "hostile/fork_bomb", "python", "TLE")
+    b.result(0, "IE", message="fork: no memory")
+    b.end()
+    checks = {c.name.split()[1]: c for c in isolation.check(b.read())}
+    assert (
+        checks["fork_bomb"].message
+        == "fork_bomb: unbounded processes: expected TLE, got IE: 'fork: no memory'"
+    )
