@@ -77,13 +77,15 @@ def recorded_cases(history: History) -> dict[str, Case]:
     return CASES
 
 
-def host_evidence(history: History) -> dict | None:
-    """What the host saw, merged from every "isolation ..." evidence event; None when there is none."""
-    merged: dict = {}
+def host_evidence(history: History) -> dict[str, list]:
+    """What the host saw: each field with every value the "isolation ..." evidence events gave it (a
+    case run several times is seen several times; one breach among them is a breach)."""
+    seen: dict[str, list] = {}
     for event in history.of_type("evidence"):
         if event.get("label", "").startswith("isolation") and event.get("label") != CASES_LABEL:
-            merged.update(event["evidence"])
-    return merged or None
+            for field, value in event["evidence"].items():
+                seen.setdefault(field, []).append(value)
+    return seen
 
 
 def check(history: History) -> list[CheckResult]:
@@ -125,7 +127,7 @@ def check_name(name: str, case: Case | None = None) -> str:
     return f"hostile {name} {'reported' if case.surface else 'contained'}"
 
 
-def _check_case(name: str, case: Case, results: list[dict], host: dict | None) -> CheckResult:
+def _check_case(name: str, case: Case, results: list[dict], host: dict[str, list]) -> CheckResult:
     title = check_name(name, case)
     if not results:
         return skipped(title, f"no run of hostile/{name} (skipped or not reached)")
@@ -151,16 +153,19 @@ def _check_case(name: str, case: Case, results: list[dict], host: dict | None) -
                 problems.append(
                     f"{name}: {_kind(case, answer)}: {attempt} got {answer}; {detail}".rstrip("; ")
                 )
-        if name == "read_host_file" and host and host.get("secret") and host["secret"] in r.get("stdout", ""):
+        if name == "read_host_file" and any(
+            secret and secret in r.get("stdout", "") for secret in host.get("secret", [])
+        ):
             problems.append(f"{name}: escape: the host secret is in the program's stdout")
     if case.host:
         field, contained = case.host
-        if host is None or host.get(field) is None:
-            if not problems:
-                why = (host or {}).get(f"{field}_why", "no host evidence in the history")
-                return skipped(title, f"{why}: the hole cannot be ruled out", seen)
-        elif host[field] != contained:
-            problems.append(f"{name}: {case.kind}: seen on the host: {field} = {host[field]!r}")
+        values = [v for v in host.get(field, []) if v is not None]
+        breaches = [v for v in values if v != contained]
+        if breaches:
+            problems.append(f"{name}: {case.kind}: seen on the host: {field} = {breaches[0]!r}")
+        elif not values and not problems:
+            why = (host.get(f"{field}_why") or ["no host evidence in the history"])[-1]
+            return skipped(title, f"{why}: the hole cannot be ruled out", seen)
     if problems:
         return failed(title, problems[0], problems + seen)
     if case.surface:

@@ -17,6 +17,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -169,7 +170,7 @@ class HostFixture:
         for path in self.cgroups_made():
             os.rmdir(path)
         for pid in self.daemons():  # a survivor of a sandbox that let it out: ours to end
-            os.kill(pid, 9)
+            os.kill(pid, signal.SIGKILL)
 
 
 @contextmanager
@@ -210,10 +211,8 @@ def around(journal: Journal, target: Target, sub: Submission) -> Iterator[None]:
             f.write(NEIGHBOUR_SECRET)
         os.chmod(os.path.join(path, "secret"), 0o644)
         yield None
-        intact = (
-            sorted(os.listdir(path)) == ["secret"]
-            and open(os.path.join(path, "secret")).read() == NEIGHBOUR_SECRET
-        )
+        with open(os.path.join(path, "secret")) as f:
+            intact = sorted(os.listdir(path)) == ["secret"] and f.read() == NEIGHBOUR_SECRET
         journal.append(
             "evidence", label="isolation neighbour", evidence={"neighbour_intact": intact, "neighbour": path}
         )

@@ -100,3 +100,16 @@ def test_a_fork_bomb_not_ended_by_the_time_limit_names_its_kind(tmp_path):
         checks["fork_bomb"].message
         == "fork_bomb: unbounded processes: expected TLE, got IE: 'fork: no memory'"
     )
+
+
+def test_one_breach_among_several_runs_is_a_breach(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="isolation")
+    for i in range(2):
+        b.submit(i, "hostile/other_box", "python", "OK")
+        stdout = json.dumps({"answers": {"read ../n/secret": "ENOENT"}, "detail": ""})
+        res = Result(verdict="OK", stdout=stdout).to_dict()
+        b.journal.append("result", index=i, box=1, result=res, started=1.0, ended=2.0, stdout_ok=None)
+        b.journal.append("evidence", label="isolation neighbour", evidence={"neighbour_intact": i == 1})
+    b.end()
+    checks = {c.name.split()[1]: c for c in isolation.check(b.read())}
+    assert checks["other_box"].message == "other_box: escape: seen on the host: neighbour_intact = False"
