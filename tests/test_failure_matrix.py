@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from stage_runs import only, run_stage
 
-from reliability.checks import crash, faults, locks, state
+from reliability.checks import crash, faults, isolation, locks, state
 
 pytestmark = pytest.mark.root
 
@@ -37,6 +37,13 @@ DEFECTS = {
         {"iterations": 1},
         state.DETECTED,
         "the damage left no trace",
+    ),
+    # The program may create a user namespace, and every other kind inside one.
+    "allow_namespaces": (
+        ("isolation", ("hostile/namespace_user",)),
+        {"iterations": 1},
+        isolation.check_name("namespace_user"),
+        "namespace_user: namespace: unshare(user) got ok",
     ),
     # Racy by nature (two workers in one box without a lock): the marker check fails either with the
     # other run's marker or with every run refused/broken; the evidence text varies, so none is required.

@@ -308,6 +308,7 @@ class Refbox:
                 stderr_fd,
                 self.isolate,
                 keep_orphans=defects.keeps_orphans(),
+                seccomp=not defects.allows_namespaces(),
             )
 
             def started(pid: int) -> None:

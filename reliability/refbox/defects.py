@@ -63,6 +63,13 @@ def keeps_orphans() -> bool:
     return failpoints.defect("keep_orphans")
 
 
+def allows_namespaces() -> bool:
+    """defect.allow_namespaces: the boxed program runs without the seccomp filter, so it can create a
+    user namespace (and, inside it, every other kind), as a jail of namespaces and dropped capabilities
+    alone allows."""
+    return failpoints.defect("allow_namespaces")
+
+
 def after_run(result: Result) -> Result:
     if failpoints.defect("wrong_verdict") and result.verdict == "OK":
         result.verdict, result.message = "RE", "defect.wrong_verdict"

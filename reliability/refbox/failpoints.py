@@ -29,6 +29,7 @@ DEFECTS = (
     "claim_cleanup_success",
     "trust_state",
     "keep_orphans",
+    "allow_namespaces",
 )
 
 

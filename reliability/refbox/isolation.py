@@ -5,7 +5,8 @@ A run's processes (isolated):
     supervisor          host pid namespace; unshare(CLONE_NEWPID) just before its one fork
       └── init          pid 1 of the new namespace: joins the run cgroup, unshares mount, IPC, UTS and
           │             network namespaces, builds the root, pivots into it, then forks
-          └── program   pid 2: drops to the box uid with no capabilities and no_new_privs, execs
+          └── program   pid 2: drops to the box uid with no capabilities and no_new_privs, installs
+                        the seccomp filter (no new namespaces: refbox/seccomp.py), execs
 
 Why a tiny init instead of the program as pid 1: the kernel drops default-action signals that a pid 1
 sends itself, so abort() or kill(getpid(), SIGTERM) would not end the program by that signal and the

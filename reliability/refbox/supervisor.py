@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reliability.refbox import forkserver, isolation, syscalls
+from reliability.refbox import forkserver, isolation, seccomp, syscalls
 from reliability.refbox.cgroups import Cgroups
 from reliability.targets.base import Limits, Result
 
@@ -51,6 +51,7 @@ class RunPlan:
     stderr_fd: int
     isolate: bool = True  # namespaces, minimal root, no capabilities; False only to test the tests
     keep_orphans: bool = False  # defect.keep_orphans: the program outlives a dead supervisor (defects.py)
+    seccomp: bool = True  # an isolated program may create no namespace (refbox/seccomp.py)
 
 
 def decide(
@@ -415,6 +416,10 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
         os.dup2(devnull, 0)
         os.dup2(plan.stdout_fd, 1)
         os.dup2(plan.stderr_fd, 2)
+        # The originals may be inheritable (the fork server receives them over a socket, without
+        # close-on-exec): an fd of the sandbox's must not reach the program.
+        for fd in {plan.stdout_fd, plan.stderr_fd} - {0, 1, 2}:
+            os.close(fd)
         step = "reset signals"
         # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: without this an
         # over-long output would be EFBIG instead of SIGXFSZ.
@@ -430,6 +435,9 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
             isolation.set_rlimits(limits)
             step = "drop privileges"
             isolation.drop_privileges(plan.uid, plan.gid)
+            if plan.seccomp:  # last: the filter also binds this process's remaining setup
+                step = "install seccomp filter"
+                seccomp.install()
             env = isolation.clean_env(env, plan.box_dir)
         else:
             output = limits.output_kb * 1024

@@ -1,11 +1,14 @@
 """Isolation (beyond QA-REL-001, security): hostile submissions that must be contained, host unchanged.
 
-Each case is one run of programs/hostile/escape.py. The host fixture plants what the cases aim at (a
-world-readable secret in /tmp, a path to write, a listener on 127.0.0.1, a victim process, a host
-directory to link to, a setuid-root `id`), then journals the host-side evidence and removes it all
-before the "after" snapshot. Expected verdicts: every case prints what it managed and exits 0 (OK),
-except the fork bomb: the pids limit holds its count, it spins on failing forks, and the time limit
-ends it (TLE).
+Each case is one run of programs/hostile/escape.py, which prints the kernel's answer to each attempt;
+checks/isolation.py declares which answers count as contained and what kind of hole the others are.
+The host fixture plants what the cases aim at (a world-readable secret in /tmp, a path to write, a
+listener on 127.0.0.1, a victim process, a host directory to link to, a setuid-root `id`), journals
+the case table, then the host-side evidence (a planted file, a connection, a cgroup made, a daemon
+still alive), and removes it all before the "after" snapshot. `around` plants a neighbouring box
+next to the target's boxes for the other_box case. Expected verdicts: every case prints its answers
+and exits 0 (OK), except the fork bomb: the pids limit holds its count, it spins on failing forks,
+and the time limit ends it (TLE).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -23,9 +27,10 @@ from contextlib import contextmanager
 
 from reliability.checks import cleanup, completeness, isolation, leaks
 from reliability.history import Journal
+from reliability.profiles import Sizes
 from reliability.runner import Prepared
 from reliability.stages.base import Stage
-from reliability.targets.base import Limits
+from reliability.targets.base import Limits, Target
 from reliability.workload import toolchain
 from reliability.workload.catalog import PROGRAMS_DIR
 from reliability.workload.submission import Submission
@@ -33,6 +38,12 @@ from reliability.workload.submission import Submission
 ESCAPE = PROGRAMS_DIR / "hostile" / "escape.py"
 LIMITS = Limits(cpu_s=2.0, wall_s=5.0, mem_mb=256, processes=16, output_kb=64)
 FILL_CAP_MB = 20  # above the refbox's private /tmp (16 MiB); the cap spares a weak sandbox's host
+NEIGHBOUR_SECRET = "a neighbouring box's file"
+
+
+def neighbour_name() -> str:
+    """The neighbouring box planted next to the target's boxes (one per pipeline process)."""
+    return f"reliability-neighbour-{os.getpid()}"
 
 
 class HostFixture:
@@ -45,6 +56,8 @@ class HostFixture:
         self.write_path = f"/tmp/reliability-planted-{tag}"
         self.host_dir = f"/tmp/reliability-hostdir-{tag}"
         self.setuid_dir = f"/usr/local/lib/reliability-setuid-{tag}"
+        self.escape_name = f"reliability-escape-{tag}"  # a cgroup or a file the program tries to make
+        self.daemon_name = f"rdaemon{secrets.token_hex(4)}"  # its comm: at most 15 characters
         self.connections = 0
         self.prepared: dict[str, Prepared | str] = {}
 
@@ -71,9 +84,15 @@ class HostFixture:
             "fill_disk": str(FILL_CAP_MB),
             "symlink_out": self.host_dir,
             "setuid": setuid,
-            "fork_bomb": "",
+            "ptrace": str(self.victim.pid),
+            "host_processes": str(self.victim.pid),
+            "cgroup_escape": self.escape_name,
+            "write_readonly": self.escape_name,
+            "other_box": neighbour_name(),
+            "daemon": self.daemon_name,
         }
-        for case, arg in args.items():
+        for case in isolation.CASES:
+            arg = args.get(case, "")
             if not python.available:
                 self.prepared[f"hostile/{case}"] = python.missing
             elif case == "setuid" and not setuid:
@@ -113,7 +132,29 @@ class HostFixture:
             "connections": self.connections,
             "victim_alive": self.victim.poll() is None,
             "host_dir_intact": os.path.isfile(keep) and open(keep).read() == "must survive cleanup",
+            "cgroup_made": bool(self.cgroups_made()),
+            "daemon_alive": bool(self.daemons()),
         }
+
+    def cgroups_made(self) -> list[str]:
+        roots = ["/sys/fs/cgroup"] + [e.path for e in os.scandir("/sys/fs/cgroup") if e.is_dir()]
+        return [
+            os.path.join(r, self.escape_name)
+            for r in roots
+            if os.path.isdir(os.path.join(r, self.escape_name))
+        ]
+
+    def daemons(self) -> list[int]:
+        """Processes named as the daemon case names its grandchild: it outlived its run."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == self.daemon_name:
+                        found.append(int(pid))
+            except OSError:
+                continue
+        return found
 
     def stop(self) -> None:
         self._stop.set()
@@ -127,6 +168,10 @@ class HostFixture:
                 os.unlink(path)
         shutil.rmtree(self.host_dir, ignore_errors=True)
         shutil.rmtree(self.setuid_dir, ignore_errors=True)
+        for path in self.cgroups_made():
+            os.rmdir(path)
+        for pid in self.daemons():  # a survivor of a sandbox that let it out: ours to end
+            os.kill(pid, signal.SIGKILL)
 
 
 @contextmanager
@@ -134,20 +179,56 @@ def host_fixture(journal: Journal) -> Iterator[HostFixture]:
     fixture = HostFixture()
     try:
         fixture.start()
+        cases = {name: case.to_dict() for name, case in isolation.CASES.items()}
+        journal.append("evidence", label=isolation.CASES_LABEL, evidence={"cases": cases})
         yield fixture
         journal.append("evidence", label="isolation host", evidence=fixture.evidence())
     finally:
         fixture.stop()
 
 
+@contextmanager
+def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[None]:
+    """For other_box: a neighbouring box next to the target's boxes, world-readable and -writable so
+    that only the jail keeps the program out; what became of it is journaled, then it is removed."""
+    if sub.program != "hostile/other_box":
+        yield None
+        return
+    root = target.owned().box_root
+    if not root or not os.path.isdir(root):
+        why = f"target {target.name} declares no box root on this host ({root or 'none'})"
+        yield None
+        journal.append(
+            "evidence",
+            label="isolation neighbour",
+            evidence={"neighbour_intact": None, "neighbour_intact_why": why},
+        )
+        return
+    path = os.path.join(root, neighbour_name())
+    os.makedirs(path, exist_ok=True)
+    try:
+        os.chmod(path, 0o777)
+        with open(os.path.join(path, "secret"), "w") as f:
+            f.write(NEIGHBOUR_SECRET)
+        os.chmod(os.path.join(path, "secret"), 0o644)
+        yield None
+        with open(os.path.join(path, "secret")) as f:
+            intact = sorted(os.listdir(path)) == ["secret"] and f.read() == NEIGHBOUR_SECRET
+        journal.append(
+            "evidence", label="isolation neighbour", evidence={"neighbour_intact": intact, "neighbour": path}
+        )
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def workload(seed: int, sizes) -> Iterator[Submission]:
     rng = random.Random(seed)
     index = 0
     for _ in range(sizes.iterations):
-        cases = list(isolation.EXPECTED)
+        cases = list(isolation.CASES)
         rng.shuffle(cases)
         for case in cases:
-            expected = isolation.EXPECTED[case]
+            expected = isolation.CASES[case].verdict
             ending = "timeout" if expected == "TLE" else "normal"
             yield Submission(index, f"hostile/{case}", "python", expected, ending, LIMITS)
             index += 1
@@ -157,8 +238,9 @@ STAGE = Stage(
     name="isolation",
     title="Isolation of hostile submissions (beyond QA-REL-001: security)",
     workload=workload,
-    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(isolation.EXPECTED),
-    planned=lambda sizes: sizes.iterations * len(isolation.EXPECTED),
+    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(isolation.CASES),
+    planned=lambda sizes: sizes.iterations * len(isolation.CASES),
     checks=(isolation.check, completeness.check, cleanup.check, leaks.check),
     host_fixture=host_fixture,
+    around=around,
 )

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from reliability import aftermath
-from reliability.checks import crash
+from reliability.checks import crash, isolation
 from reliability.errors import UsageError
 from reliability.faults import supervisor_kill
 from reliability.history import History, Journal, read
@@ -212,6 +212,20 @@ def test_recover_removes_a_box_left_behind_and_kills_its_program(described):
     assert removed
     assert box not in target.present_boxes()
     assert target.box_pids(box) == []
+
+
+def test_isolation_stage_runs_every_case_against_the_described_sandbox(described):
+    """Every hostile case runs through the script, with its host fixture and the neighbouring box next
+    to the described box root; the sandbox behind it is the refbox, so each is contained."""
+    work, path, _ = described
+    proc = reliability(
+        "run", "isolation", "--profile", "smoke", "--seed", "3", "--box-base", str(BOX_BASE), "--concurrency", "2",
+        "--target", str(path), "--runs", str(work / "iso-runs"), "--reports", str(work / "iso-reports"), cwd=work,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    checks = {c.name: c for c in isolation.check(read(next((work / "iso-runs").glob("isolation-*"))))}
+    assert set(checks) == {isolation.check_name(case) for case in isolation.CASES}
+    assert [c for c in checks.values() if c.status != "passed"] == [], proc.stdout[-4000:]
 
 
 def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(described):

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import threading
 
 import pytest
@@ -29,6 +32,7 @@ def test_program_has_no_privileges_and_its_own_namespaces(refbox, box):
     for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(fields[cap], 16) == 0, (cap, fields[cap])
     assert fields["NoNewPrivs"] == "1"
+    assert fields["Seccomp"] == "2"  # the filter that refuses namespaces (refbox/seccomp.py)
     assert "pid=2" in result.stdout  # pid 1 is the jail's init: a new pid namespace
     assert "host=box" in result.stdout  # a new UTS namespace
     assert "net=lo" in result.stdout.replace(" ", "")  # a new network namespace: loopback only
@@ -54,6 +58,24 @@ def test_root_is_minimal_and_read_only_with_a_private_tmp(refbox, box):
     assert "tmp\n" in result.stdout and "box\n" in result.stdout
     assert not os.path.exists("/tmp/t") or os.stat("/tmp/t").st_uid != refbox.uid(box)
     assert os.path.exists(os.path.join(refbox.box_dir(box), "here"))  # the box is the writable work dir
+
+
+# getpid through the i386 entry point: its numbers are not x86_64's, so the filter's rules would not
+# apply to it; the filter kills the process instead.
+I386_GETPID = (
+    'int main(void) { int r; __asm__ volatile("int $0x80" : "=a"(r) : "a"(20)); return r > 0 ? 0 : 3; }'
+)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the i386 entry point exists on x86_64 only")
+def test_a_foreign_architecture_system_call_kills_the_program(refbox, box, tmp_path):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    (tmp_path / "i386.c").write_text(I386_GETPID)
+    subprocess.run(["gcc", "-o", str(tmp_path / "i386"), str(tmp_path / "i386.c")], check=True)
+    assert subprocess.run([str(tmp_path / "i386")]).returncode == 0  # outside the box the call works
+    result = refbox.run(box, ["./i386"], LIMITS, {str(tmp_path / "i386"): "i386"})
+    assert (result.verdict, result.signal) == ("RE", signal.SIGSYS), result
 
 
 def sleeping(pids: list[int]) -> list[int]:
