@@ -1,0 +1,82 @@
+"""When the pipeline itself kills a hung sandbox command (the hang guard of a described target), that is
+an event in the history naming what it killed, never silent; and a stage that must observe first (the
+crash stage) can hold the hang guard until it has."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from reliability.history import Journal, read
+from reliability.runner import Prepared, Runner
+from reliability.targets import load
+from reliability.targets.base import Limits
+from reliability.workload.submission import Submission
+
+BOX = 900 + os.getpid() % 50
+LIMITS = Limits(cpu_s=0.5, wall_s=0.5, mem_mb=64, processes=8, output_kb=64)
+
+
+def hanging_target(tmp_path: Path):
+    """A sandbox whose run command hangs (a shell that waits on a child sleeping far past the limit)."""
+    doc = {
+        "format": 1,
+        "name": "hangs",
+        "options": {"root": str(tmp_path / "boxes")},
+        "commands": {
+            "init": ["mkdir", "-p", "{box_dir}"],
+            "run": ["sh", "-c", "sleep 30; true", "hangs", "{command}"],
+            "cleanup": ["rm", "-rf", "{box_dir}"],
+        },
+        "files": {"copy_to": "{box_dir}/{name}"},
+        "result": {"format": "exit_status"},
+        "owns": {"box_root": "{root}", "box_dir": "{root}/{box}"},
+    }
+    path = tmp_path / "hangs.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return load(str(path))
+
+
+def test_a_hung_command_killed_by_the_pipeline_is_journaled_with_what_it_killed(tmp_path):
+    target = hanging_target(tmp_path)
+    journal = Journal(tmp_path / "history.jsonl")
+    journal.append(
+        "stage_start", stage="stress", profile="smoke", seed=1, target="hangs", target_version="test",
+        host="test", pipeline_version="test", pipeline_pid=os.getpid(), owned=target.owned().to_dict(),
+        capabilities=[], config={},
+    )  # fmt: skip
+    prepared = {"p": Prepared(["true"], {})}
+    runner = Runner(target, journal, [BOX], prepared)
+    runner.run(iter([Submission(0, "p", "sh", "TLE", "normal", LIMITS)]), keep_going=lambda n: True)
+    journal.close()
+    kills = read(journal.path).of_type("pipeline_kill")
+    assert len(kills) == 1, kills
+    assert kills[0]["command"] == "run" and "hang guard" in kills[0]["why"]
+    assert {p["name"] for p in kills[0]["killed"]} >= {"sh", "sleep"}, kills[0]
+
+
+def test_a_held_hang_guard_waits_for_the_observer_before_it_kills(tmp_path):
+    target = hanging_target(tmp_path)
+    target.init(BOX)
+    observed = threading.Event()
+    released_at: list[float] = []
+
+    def observer() -> None:
+        time.sleep(1.5)  # well past the 0.5 s limit: the guard must not have killed by now
+        alive = target.supervisor_pid(BOX) is not None
+        released_at.append(alive)
+        observed.set()
+
+    watcher = threading.Thread(target=observer)
+    with target.hold_kills(BOX, observed):
+        watcher.start()
+        result = target.run(BOX, ["true"], LIMITS, {})
+    watcher.join()
+    target.cleanup(BOX)
+    assert released_at == [True]  # the command was still running when the observer looked
+    assert result.verdict == "TLE"
+    assert target.pipeline_kills(BOX)[0]["killed"], "the kill after the hold names its victims"
