@@ -47,7 +47,7 @@ DEFECTS = {
     ),
     # Racy by nature (two workers in one box without a lock): the marker check fails either with the
     # other run's marker or with every run refused/broken; the evidence text varies, so none is required.
-    "skip_lock": (("locks", None), {"iterations": 6, "concurrency": 3}, locks.MARKER, ""),
+    "skip_lock": (("locks", None), {"iterations": 6, "concurrency": 3}, (locks.MARKER, locks.RUN_LOCK), ""),
     # The SIGKILLed holder's record is taken for a live holder: init and recover are refused until the
     # bound, each naming the dead pid as the holder.
     "ignore_stale_lock": (
@@ -76,16 +76,17 @@ def test_a_failure_at_every_cleanup_step_is_reported_quarantined_and_recovered()
 
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
 def test_a_defect_is_caught_by_its_check_and_named(defect):
-    (stage, programs), sizes, name, text = DEFECTS[defect]
+    (stage, programs), sizes, names, text = DEFECTS[defect]
     stage = only(stage, programs) if programs else stage
     checks = run_stage(stage, sizes, points=f"defect.{defect}")
-    assert checks[name].status == "failed", checks[name]
-    assert not text or any(text in line for line in checks[name].evidence), checks[name].evidence
+    for name in names if isinstance(names, tuple) else (names,):
+        assert checks[name].status == "failed", checks[name]
+        assert not text or any(text in line for line in checks[name].evidence), checks[name].evidence
 
 
 def test_without_the_defects_the_same_checks_pass():
     checks = run_stage("locks", {"iterations": 6, "concurrency": 3})
-    for name in (locks.MARKER, locks.STALE, locks.CORRUPT):
+    for name in (locks.MARKER, locks.RUN_LOCK, locks.STALE, locks.CORRUPT):
         assert checks[name].status == "passed", checks[name]
     # crash.STATE/HEALTHY and faults.REPORTED pass in the two stage tests above, state.DETECTED in
     # tests/integration/test_state_stage.py
