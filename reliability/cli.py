@@ -57,6 +57,7 @@ def _cmd_run(args) -> int:
             "submissions": args.submissions,
             "iterations": args.iterations,
             "concurrency": args.concurrency,
+            "grace_s": args.grace,
         },
         runs_dir=Path(args.runs),
         reports_dir=Path(args.reports),
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--submissions", type=int, help="stress: run at least this many submissions")
     run.add_argument("--iterations", type=int, help="leaks: executions across the four endings")
     run.add_argument("--concurrency", type=int, help="worker threads, one box each")
+    run.add_argument(
+        "--grace", type=float, help="crash: seconds to watch what a killed supervisor left before cleaning"
+    )
     run.add_argument("--runs", default="runs", help="where run directories (histories) go")
     run.add_argument("--reports", default="reports", help="where JUnit reports go")
     run.add_argument("--box-base", type=int, default=0, help="first box number the workers use")
