@@ -28,6 +28,7 @@ from reliability.stages import get as get_stage
 from reliability.stages.base import Stage
 from reliability.targets import load as load_target
 from reliability.targets.base import Target
+from reliability.targets.capabilities import Reloadable, capability
 from reliability.watchdog import Watchdog
 from reliability.workload import catalog
 from reliability.workload.prepare import prepare_programs
@@ -107,7 +108,8 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
 def target_spec(target) -> str:
     """What --resume loads the target from: its name, or its target file's absolute path (a described
     target's name is the one inside the file, which load() cannot find again)."""
-    name = getattr(target, "loaded_as", (target.name,))[0]
+    reloadable = capability(target, Reloadable)
+    name = reloadable.loaded_as[0] if reloadable else target.name
     return os.path.abspath(name) if os.path.isfile(name) else name
 
 

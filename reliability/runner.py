@@ -19,8 +19,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from reliability.history import Journal
-from reliability.refbox import forkserver
 from reliability.targets.base import CleanupOutcome, Result, Target, TargetError
+from reliability.targets.capabilities import HasLifecycle, capability
 from reliability.workload.submission import Submission
 
 # How long a "kill" submission runs before the pipeline kills it from outside, and how often to look
@@ -120,17 +120,16 @@ class Runner:
 
     def run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
         """Run submissions while keep_going(number fed so far) holds; return how many were fed."""
-        # The built-in sandbox forks its supervisors from a lean server started now, before the worker
-        # threads: a fork of this process, threads and heap, cost 4-6 ms of its CPU per run (measured).
-        # Stopped before run() returns, so the host snapshots before and after the run never see it.
-        serve = hasattr(self.target, "refbox")
-        if serve:
-            forkserver.start()
+        # A target's start/stop (the built-in sandbox's fork server) wraps the worker threads: started
+        # before them, stopped before run() returns so the host snapshots never see it.
+        life = capability(self.target, HasLifecycle)
+        if life:
+            life.start()
         try:
             return self._run(submissions, keep_going)
         finally:
-            if serve:
-                forkserver.stop()
+            if life:
+                life.stop()
 
     def _run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
         workers = [

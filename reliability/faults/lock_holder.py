@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import reliability
+from reliability.targets.capabilities import Reloadable, capability
 
 REPO = str(Path(reliability.__file__).resolve().parents[1])
 
@@ -88,7 +89,7 @@ class Helper:
     """One helper process; `events` are its JSON reports read so far."""
 
     def __init__(self, target, box: int, mode: str, command: list[str], files: dict, limits) -> None:
-        name, options = target.loaded_as
+        name, options = capability(target, Reloadable).loaded_as  # asked for by stages/locks.py first
         spec = {
             "target": name,
             "options": options,

@@ -3,7 +3,7 @@
 Phase detection, per target:
   builtin (reports phases): the failpoint phase.<name>=pause is set in REFBOX_FAILPOINTS for this run
       only, so the supervisor holds at that phase; it is killed once supervisor_pid(box) is known and
-      <state dir>/<box>/state.json says that phase. The environment is the process's: the stage that
+      the target reports that phase (PhaseReporting: the refbox reads its state.json). The environment is the process's: the stage that
       uses this runs one worker, so no other run sees the failpoint. Never reaching the phase is a
       failure: the pause guarantees it is reached.
   a described target (targets/command.py; reports no phases): the supervisor is the sandbox command
@@ -39,7 +39,6 @@ dead (isolate 1.x's keeper enforces the limits) shows it there, not after the pi
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -50,8 +49,8 @@ from contextlib import ExitStack, contextmanager
 from reliability.probes.host import read_process
 from reliability.probes.proc_stat import TICKS, process_stat, uptime_s
 from reliability.refbox import failpoints
-from reliability.refbox.state import state_path
 from reliability.targets.base import CleanupOutcome, Limits, Result, Target
+from reliability.targets.capabilities import CommandDriven, PhaseReporting, Supervised, capability
 from reliability.targets.delegate import Delegating
 
 POLL_S = 0.002
@@ -67,9 +66,9 @@ DELAYS_MS = (0.5, 0.25, 1.0, 0.0, 2.0, 0.1, 4.0, 8.0)
 
 def cannot(target: Target, phase: str) -> str:
     """Why the supervisor of `target` cannot be killed at `phase` here ("" if it can)."""
-    if not hasattr(target, "supervisor_pid"):
+    if capability(target, Supervised) is None:
         return f"target {target.name} does not expose its supervisor's pid"
-    if "phases" not in target.capabilities and phase not in OBSERVED:
+    if capability(target, PhaseReporting) is None and phase not in OBSERVED:
         return (
             f"target {target.name} reports no phases and {phase} cannot be observed from outside "
             "(it happens inside the sandbox's run command)"
@@ -87,7 +86,10 @@ class KillAtPhase(Delegating):
         self.phase = phase
         self.grace_s = grace_s
         self.delay_ms = DELAYS_MS[iteration % len(DELAYS_MS)]
-        self.observing = "phases" not in inner.capabilities
+        self.supervised = capability(inner, Supervised)
+        self.reporting = capability(inner, PhaseReporting)
+        self.commands = capability(inner, CommandDriven)
+        self.observing = self.reporting is None
         self.killed: dict = {}  # pid, how the phase was seen, seconds into the call
         self.missed = ""  # observed phases: why nothing was killed (the command ended first)
         self.orphans: list[dict] = []  # the killed supervisor's descendants at the kill
@@ -155,7 +157,7 @@ class KillAtPhase(Delegating):
             elapsed = time.monotonic() - start
             if not self.observing and limits and elapsed > limits.wall_s + GIVE_UP_S:
                 return
-            pid = self.inner.supervisor_pid(box)  # type: ignore[attr-defined]
+            pid = self.supervised.supervisor_pid(box)
             how = (
                 (self._observed(box, limits, seen) if self.observing else self._reported(box)) if pid else ""
             )
@@ -169,7 +171,7 @@ class KillAtPhase(Delegating):
         deadline = time.monotonic() + STOP_WAIT_S
         pid = None
         while time.monotonic() < deadline and not done.is_set():
-            pid = self.inner.supervisor_pid(box)  # type: ignore[attr-defined]
+            pid = self.supervised.supervisor_pid(box)
             st = process_stat(pid) if pid else None
             if st and st["state"] == "T":
                 break
@@ -235,18 +237,12 @@ class KillAtPhase(Delegating):
         self.observed.set()
 
     def _reported(self, box: int) -> str:
-        path = state_path(self.inner.refbox.state_dir, box)  # type: ignore[attr-defined]
-        try:
-            with open(path, "rb") as f:
-                seen = json.loads(f.read()).get("phase")
-        except (OSError, ValueError):
-            return ""  # between two atomic writes, or not there yet
-        return f"state.json phase {seen}" if seen == self.phase else ""
+        seen = self.reporting.phase(box)
+        return f"reported phase {seen}" if seen == self.phase else ""
 
     def _observed(self, box: int, limits: Limits | None, seen: dict) -> str:
-        live = getattr(self.inner, "live_command", None)
         command = COMMAND_OF[self.phase]
-        if live is not None and live(box) not in (None, command):
+        if self.commands is not None and self.commands.live_command(box) not in (None, command):
             return ""
         if self.phase in ("setup", "cleanup"):
             return f"observed: the {command} command running"

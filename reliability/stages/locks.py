@@ -31,6 +31,7 @@ from reliability.profiles import Sizes
 from reliability.runner import Prepared
 from reliability.stages.base import Stage
 from reliability.targets.base import Target, TargetError
+from reliability.targets.capabilities import Reloadable, capability
 from reliability.targets.delegate import Delegating
 from reliability.workload import toolchain
 from reliability.workload.submission import Submission
@@ -103,7 +104,7 @@ def subcases(seen: tuple[Target, int] | None, prepared: Prepared | str) -> list[
         why = NO_LOCKS
     elif isinstance(prepared, str):
         why = prepared
-    elif not hasattr(seen[0], "loaded_as"):
+    elif capability(seen[0], Reloadable) is None:
         why = "the target cannot be made again in another process (not made by targets.load)"
     if why:
         return [(STALE, {"skipped": why}), (CORRUPT, {"skipped": why})]

@@ -353,7 +353,10 @@ def test_a_phase_observed_too_late_is_skipped_never_passed():
     ]
     checks = {c.name: c for c in crash.check(History(Path("history.jsonl"), events))}
     assert checks[crash.KILLED].status == "skipped"
-    assert "timeout (index 1): the run command ended first" in checks[crash.KILLED].message
+    assert (
+        "never hit: timeout: timeout (index 1): not killed, the run command ended first"
+        in checks[crash.KILLED].message
+    )
     for name in (crash.LEFT, crash.STATE, crash.RECOVERED, crash.HEALTHY):
         assert checks[name].status == "passed", checks[name]
     assert "timeout (index 1): not killed" in checks[crash.LEFT].message
