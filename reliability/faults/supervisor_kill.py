@@ -3,14 +3,13 @@
 Phase detection, per target:
   builtin (reports phases): the failpoint phase.<name>=pause is set in REFBOX_FAILPOINTS for this run
       only, so the supervisor holds at that phase; it is killed once supervisor_pid(box) is known and
-      the target reports that phase (PhaseReporting: the refbox reads its state.json). The environment is the process's: the stage that
-      uses this runs one worker, so no other run sees the failpoint. Never reaching the phase is a
-      failure: the pause guarantees it is reached.
+      the target reports that phase (PhaseReporting: the refbox reads its state.json). The
+      environment is the process's: the stage that uses this runs one worker, so no other run sees
+      the failpoint. Never reaching the phase is a failure: the pause guarantees it is reached.
   a described target (targets/command.py; reports no phases): the supervisor is the sandbox command
       the pipeline started for the box and waits on (supervisor_pid). The phase is observed from
       outside, polling every POLL_S:
-        setup    the init command is running (init() is wrapped); killed at first sight, so a short
-                 command may die before it made anything (the refbox script: before Python started);
+        setup    the init command is running (init() is wrapped); started stopped, see below;
         execute  a process is in the box (box_pids) while the run command runs;
         timeout  a process is still in the box once it has been seen there for the run's time limit
                  (CPU or wall, the shorter: a spinning program spends CPU as fast as wall time);
