@@ -13,7 +13,7 @@ Phase detection, per target:
         execute  a process is in the box (box_pids) while the run command runs;
         timeout  a process is still in the box once it has been seen there for the run's time limit
                  (CPU or wall, the shorter: a spinning program spends CPU as fast as wall time);
-        cleanup  the cleanup command is running (cleanup() is wrapped); killed at first sight;
+        cleanup  the cleanup command is running (cleanup() is wrapped); started stopped, as setup;
         verdict  not observable: the sandbox decides it inside its run command. Skipped, with that.
       setup and cleanup are started stopped (paused_start: the command stops itself before it execs),
       resumed, and killed DELAYS_MS[iteration] later, so a fast command (isolate --init takes a few
