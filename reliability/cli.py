@@ -160,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("run_dir")
     replay.add_argument("index", type=int)
     replay.add_argument("--box", type=int, help="box to use (default: the one it ran in)")
-    _add_target_flags(replay)
+    replay.add_argument("--target", help="must be the recorded target (default: the recorded one)")
+    replay.add_argument(
+        "--target-option", action="append", default=[], metavar="KEY=VALUE", help="target setting"
+    )
     replay.set_defaults(func=_cmd_replay)
 
     from reliability.refbox.cli import register

@@ -1,45 +1,82 @@
-"""Run one recorded submission again, exactly as the history describes it (seed + index identify it)."""
+"""Run one recorded submission again, inside its stage: the same seed, sizes, target and case.
+
+The submission is found by its index; the stage runs again with its workload narrowed to that one
+submission, so its host fixture and its fault around the execution (a killed supervisor, a failing
+cleanup step, a damaged state file, a hostile program's plants) are entered again as they were. The
+replay is a run of its own under <run dir>/replays/, with its history, checks and JUnit; nothing of the
+recorded run is changed. A history recorded by another pipeline version, or against another target
+than the one asked for, is refused: the same index could be another case there.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 from pathlib import Path
 
+from reliability import __version__
 from reliability.analyze import HISTORY
 from reliability.errors import UsageError
+from reliability.execute import RunOptions, execute
 from reliability.history import read
-from reliability.runner import Prepared
-from reliability.targets import load as load_target
-from reliability.workload.prepare import prepare_programs
+from reliability.profiles import Sizes
+from reliability.stages import get as get_stage
+from reliability.stages.base import Stage
 
 
-def replay(run_dir: Path, index: int, target: str, target_options: dict, box: int | None) -> int:
+def narrowed(stage: Stage, index: int) -> Stage:
+    """`stage` feeding only submission `index` of its workload (the workload is the same for a seed)."""
+
+    def workload(seed: int, sizes: Sizes):
+        upto = itertools.takewhile(lambda s: s.index <= index, stage.workload(seed, sizes))
+        return (s for s in upto if s.index == index)
+
+    return dataclasses.replace(stage, workload=workload, enough=lambda *_: False, planned=lambda _: 1)
+
+
+def replay(run_dir: Path, index: int, target: str | None, target_options: dict, box: int | None) -> int:
     history = read(Path(run_dir) / HISTORY)
+    start = history.stage_start
     sub = history.submissions.get(index)
     if sub is None:
         raise UsageError(f"{run_dir}: no submission with index {index}")
-    prep = prepare_programs([sub.program]).get(sub.program)
-    if not isinstance(prep, Prepared):
-        raise UsageError(f"cannot replay {sub.program}: {prep}")
-    box = sub.box if box is None else box
-    sandbox = load_target(target, target_options)
-    sandbox.init(box)
-    try:
-        result = sandbox.run(box, prep.command, sub.limits, prep.files)
-    finally:
-        outcome = sandbox.cleanup(box)
-    stdout_ok = None if prep.expected_stdout is None else result.stdout == prep.expected_stdout
-    correct = result.verdict == sub.expected and stdout_ok is not False
+    if start["pipeline_version"] != __version__:
+        raise UsageError(
+            f"{run_dir} was recorded by pipeline {start['pipeline_version']} and this is {__version__}: "
+            f"index {index} may be another case here; replay it with that version"
+        )
+    recorded = start.get("target_spec", start["target"])
+    if target is not None and target != recorded:
+        raise UsageError(f"{run_dir} was recorded against target {recorded}, not {target}: replay it there")
+    stage = get_stage(start["stage"])
+    recorded_box = history.results.get(index, {}).get("box", sub.box)
+    sizes = {k: v for k, v in start["config"].items() if k in Sizes.__dataclass_fields__}
+    analysis = execute(
+        narrowed(stage, index),
+        RunOptions(
+            profile=start["profile"],
+            seed=start["seed"],
+            overrides={**sizes, "concurrency": 1},
+            runs_dir=Path(run_dir) / "replays",
+            reports_dir=Path(run_dir) / "replays",
+            target=recorded,
+            target_options=dict(start.get("target_options", {})) | dict(target_options),
+            box_base=recorded_box if box is None else box,
+        ),
+    )
+    again = analysis.history
+    result = again.results.get(index)
     print(
         json.dumps(
             {
                 "submission": sub.to_dict(),
-                "result": result.to_dict(),
-                "cleanup": outcome.to_dict(),
                 "expected": sub.expected,
-                "correct": correct,
+                "result": result["result"] if result else None,
+                "replay": str(again.run_dir),
+                "failed_checks": [c.name for c in analysis.checks if c.status == "failed"],
             },
             indent=2,
         )
     )
-    return 0 if correct and outcome.ok else 1
+    return 0 if analysis.ok else 1

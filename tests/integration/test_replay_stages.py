@@ -1,0 +1,100 @@
+"""`reliability replay RUN INDEX` for every stage: the stage runs again narrowed to that submission, so
+its fault around the execution (killed supervisor, failing cleanup step, damaged state, full disk,
+hostile plants) is entered again; histories of another target or pipeline version are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from reliability.history import read
+
+REPO = Path(__file__).resolve().parents[2]
+PID = os.getpid()
+BOX = 560 + (PID % 20) * 4
+
+pytestmark = pytest.mark.root
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "reliability", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def work():
+    path = Path(tempfile.mkdtemp(prefix=f"replay-{PID}-"))
+    os.chmod(path, 0o755)
+    (path / "boxes").mkdir(mode=0o755)
+    try:
+        yield path
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "reliability", "box", "recover", "--all", "--root", str(path / "boxes"),
+             "--cgroup-name", f"replay-{PID}"],
+            env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def recorded(stage: str, work: Path, *sizes: str) -> Path:
+    proc = cli(
+        "run", stage, "--profile", "smoke", "--seed", "4", *sizes, "--box-base", str(BOX),
+        "--target-option", f"box_root={work / 'boxes'}", "--target-option", f"cgroup_name=replay-{PID}",
+        "--runs", str(work / "runs"), "--reports", str(work / "reports"), cwd=work,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    return next((work / "runs").glob(f"{stage}-*"))
+
+
+@pytest.mark.parametrize(
+    "stage, sizes",
+    [
+        ("crash", ("--iterations", "1")),
+        ("faults", ("--iterations", "1")),
+        ("state", ("--iterations", "1")),
+        ("exhaustion", ("--iterations", "1")),
+        ("isolation", ("--iterations", "1")),
+        ("stress", ("--submissions", "3")),
+    ],
+)
+def test_replay_enters_the_stage_case_again(stage, sizes, work):
+    run_dir = recorded(stage, work, *sizes)
+    original = read(run_dir)
+    index = 1 if 1 in original.submissions else 0
+    proc = cli("replay", str(run_dir), str(index), cwd=work)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    out = json.loads(proc.stdout[proc.stdout.index("\n{\n") + 1 :])  # after the replay's own summary
+    again = read(work / out["replay"])  # relative to the working directory, or absolute
+    assert list(again.submissions) == [index]
+    assert again.submissions[index].program == original.submissions[index].program
+    # every kind of event the recorded run wrote about this execution, the replay writes too
+    about = {e["type"] for e in original.events if e.get("index") == index}
+    assert about <= {e["type"] for e in again.events if e.get("index") == index}, about
+    assert out["result"] is not None
+
+
+def test_replay_refuses_another_target_and_another_pipeline_version(work):
+    run_dir = recorded("stress", work, "--submissions", "1")
+    proc = cli("replay", str(run_dir), "0", "--target", "isolate", cwd=work)
+    assert proc.returncode == 2 and "recorded against target builtin, not isolate" in proc.stderr
+    lines = (run_dir / "history.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["pipeline_version"] = "0.0.1"
+    (run_dir / "history.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    proc = cli("replay", str(run_dir), "0", cwd=work)
+    assert proc.returncode == 2 and "recorded by pipeline 0.0.1" in proc.stderr, proc.stderr
