@@ -14,13 +14,16 @@ failpoint pause guarantees it does) fails that check.
 "left nothing behind by itself" counts what survived the grace period after the kill (checks/
 survivors.py), before the pipeline cleaned anything, as well as what is left after the cleanup.
 "limits enforced after the supervisor died" fails on a survivor that ran past its CPU or wall limit.
+When a described target's cleanup command is the one killed, the box's own mount, cgroups and
+directory that it did not get to remove are not counted as left by itself (they are listed apart, and
+"recovered to baseline" requires recover to remove them); processes and anything else still count.
 """
 
 from __future__ import annotations
 
 from reliability.checks.aftermath import probe_problems, recovery_problems
 from reliability.checks.base import CheckResult, failed, passed, skipped
-from reliability.checks.survivors import left_running, over_limits
+from reliability.checks.survivors import left_running, over_limits, unfinished_cleanup
 from reliability.history import History
 
 KILLED = "supervisor killed at every phase"
@@ -66,6 +69,8 @@ def check(history: History) -> list[CheckResult]:
         return [skipped(name, reason) for name in NAMES]
     where = {id(e): f"{e['phase']} (index {e['index']}, box {e['box']})" for e in done}
     problems = {name: [] for name in NAMES}
+    box_paths = history.stage_start["owned"].get("box_paths", [])
+    notes: list[str] = []  # what was excused, shown in the evidence of "left nothing behind by itself"
     for e in done:
         at = where[id(e)]
         if not e["killed"]:
@@ -74,6 +79,11 @@ def check(history: History) -> list[CheckResult]:
         problems[LEFT] += [f"{at}: {line}" for line in left_running(after_kill)]
         problems[LIMITS] += [f"{at}: {line}" for line in over_limits(after_kill)]
         for kind, items in e["left"]["leaks"].items():
+            if e["phase"] == "cleanup" and e["killed"].get("landed"):  # a described target's cleanup command
+                items, excused = unfinished_cleanup(items, box_paths)
+                notes += [
+                    f"{at}: {kind}: {item} (the killed cleanup command's work: recover's)" for item in excused
+                ]
             problems[LEFT] += [f"{at}: {kind}: {item}" for item in items]
         problems[STATE] += [f"{at}: {line}" for line in e["left"]["state_files"]]
         rec = e["recovered"]
@@ -105,5 +115,7 @@ def check(history: History) -> list[CheckResult]:
             ]
             if name == KILLED:
                 evidence = landings(tried) + evidence
+            if name == LEFT:
+                evidence = notes + evidence
             out.append(passed(name, summary, evidence + [f"skipped {s}" for s in skips]))
     return out

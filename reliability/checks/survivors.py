@@ -12,6 +12,8 @@ judgements come from it:
 
 from __future__ import annotations
 
+import fnmatch
+
 SLACK_CPU_S = 0.25  # CPU a survivor may still burn after the kill: the kill itself takes a moment
 SLACK_WALL_S = 0.5
 
@@ -53,3 +55,18 @@ def over_limits(after_kill: dict) -> list[str]:
                 f"{limits['wall_s']:g} s ({p['alive_s']:.2f} s after the supervisor died)"
             )
     return out
+
+
+def unfinished_cleanup(items: list[str], box_paths: list[str]) -> tuple[list[str], list[str]]:
+    """(kept, excused): of what a killed cleanup command left, the box's own mount, cgroups and
+    directory are what that cleanup was killed before removing, not something the sandbox left by
+    itself: they are recover's job ("recovered to baseline" judges that). Processes, fds and anything
+    outside the box's own paths stay counted."""
+    kept, excused = [], []
+    for item in items:
+        path = item.rsplit(" ", 1)[-1]
+        own = any(
+            fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(path, p.rstrip("/") + "/*") for p in box_paths
+        )
+        (excused if own and not item.startswith(("process", "zombie", "fd", "orphan")) else kept).append(item)
+    return kept, excused

@@ -247,8 +247,9 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
       left: watched for the grace period after the kill, the killed process's descendants end within
       the run's limits, before anything of the pipeline's touched them.
     - cleanup: the cleanup command dies before it did anything, and nothing else cleans the box:
-      its tmpfs mount, its cgroups and its directory are left behind. That is the failure, with
-      that evidence, of "left nothing behind by itself", and only at cleanup.
+      its tmpfs mount, its cgroups and its directory stay. That is the killed command's unfinished
+      work, not something the sandbox left by itself: listed apart in the evidence of "left nothing
+      behind by itself" (which passes), and recover must remove it ("recovered to baseline").
     recover (the box's processes killed by cgroup and uid, then the cleanup command, which takes a
     box whose owner is dead) brings the host back to the baseline each time, and the same box then
     runs the probe submission with OK.
@@ -277,12 +278,12 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     assert checks[crash.KILLED].status == "passed", checks[crash.KILLED]
     assert "verdict (index 4): target refbox-script reports no phases" in checks[crash.KILLED].message
     left = checks[crash.LEFT]
-    assert left.status == "failed", left
-    assert all(line.startswith("cleanup (index 3") for line in left.evidence), left.evidence
+    assert left.status == "passed", left  # a killed cleanup command's unfinished work is recover's
     box_dir = str(work / "boxes" / str(BOX_BASE))
-    assert f"cleanup (index 3, box {BOX_BASE}): mounts: mount tmpfs on {box_dir}" in left.evidence
-    assert f"cleanup (index 3, box {BOX_BASE}): temp_dirs: temp dir {box_dir}" in left.evidence
-    assert any(f"/cmdtarget-{PID}/box-{BOX_BASE}" in line for line in left.evidence)
+    excused = [line for line in left.evidence if "the killed cleanup command's work" in line]
+    assert all(line.startswith("cleanup (index 3") for line in excused), excused
+    assert any(f"mounts: mount tmpfs on {box_dir}" in line for line in excused), excused
+    assert any(f"/cmdtarget-{PID}/box-{BOX_BASE}" in line for line in excused), excused
     for name in (crash.LIMITS, crash.STATE, crash.RECOVERED, crash.HEALTHY):
         assert checks[name].status == "passed", checks[name]
     assert "setup: 1 of 1 kills landed while it ran" in checks[crash.KILLED].evidence

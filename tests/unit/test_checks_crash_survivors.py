@@ -127,3 +127,19 @@ def test_every_phase_hit_at_least_once_passes_and_counts_the_landings(tmp_path):
     got = checks(tmp_path, event("setup", 0, killed=before_exec), event("setup", 5, killed=mid))
     assert got[crash.KILLED].status == "passed", got[crash.KILLED]
     assert "setup: 1 of 2 kills landed while it ran" in got[crash.KILLED].evidence
+
+
+def test_a_killed_cleanup_commands_unfinished_work_is_excused_but_its_processes_are_not():
+    from reliability.checks.survivors import unfinished_cleanup
+
+    box_paths = ["/b/7", "/sys/fs/cgroup/*/judge/box-7"]
+    items = [
+        "mount tmpfs on /b/7",
+        "temp dir /b/7",
+        "cgroup /sys/fs/cgroup/memory/judge/box-7/run",
+        "temp dir /b/8",
+        "process 42 (sleep) uid 60007 cgroup memory:/judge/box-7",
+    ]
+    kept, excused = unfinished_cleanup(items, box_paths)
+    assert excused == items[:3]
+    assert kept == ["temp dir /b/8", "process 42 (sleep) uid 60007 cgroup memory:/judge/box-7"]
