@@ -17,8 +17,9 @@ from pathlib import Path
 
 from reliability import __version__, probes, resume
 from reliability.analyze import Analysis, analyze, write_reports
+from reliability.errors import UsageError
 from reliability.history import Journal
-from reliability.metrics import DEFAULT_PREFIX, RunMetrics
+from reliability.metrics import DEFAULT_PREFIX, RunMetrics, check_port
 from reliability.profiles import Sizes, sizes_for
 from reliability.progress import Progress
 from reliability.report.summary import print_summary
@@ -65,14 +66,46 @@ class _Segment:
     prior_s: float = 0.0  # seconds the run had already lasted
 
 
+def preflight(selected: list[Stage], opts: RunOptions) -> None:
+    """Refuse, before the first stage starts, whatever would make any selected stage fail to run:
+    sizes out of bounds, boxes past the target's last one, a metrics port in use, a file where a
+    directory must go."""
+    sizes = {stage.name: sizes_for(stage.name, opts.profile, opts.overrides) for stage in selected}
+    target = load_target(opts.target, opts.target_options)
+    try:
+        for stage in selected:
+            check_boxes(target, stage_boxes(stage, sizes[stage.name].concurrency, opts.box_base))
+    finally:
+        target.close()
+    for flag, path in (("--runs", opts.runs_dir), ("--reports", opts.reports_dir)):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{flag} {path} is not a directory")
+    check_port(opts.metrics_port)
+
+
+def stage_boxes(stage: Stage, concurrency: int, box_base: int) -> list[int]:
+    """The boxes the stage's workers use: one each, unless the stage maps them (locks: all on one)."""
+    if stage.boxes_for:
+        return stage.boxes_for(concurrency, box_base)
+    return [box_base + i for i in range(concurrency)]
+
+
+def check_boxes(target: Target, boxes: list[int], given_by: str = "--box-base and --concurrency") -> None:
+    """Every box within the target's range: a box past it would make every execution an IE."""
+    last = None if target.box_count is None else target.box_count - 1
+    if boxes and (min(boxes) < 0 or (last is not None and max(boxes) > last)):
+        raise UsageError(
+            f"box {min(boxes)}-{max(boxes)} (from {given_by}) is outside target "
+            f"{target.name}'s boxes 0-{last if last is not None else '...'}"
+        )
+
+
 def execute(stage: Stage, opts: RunOptions) -> Analysis:
     sizes = sizes_for(stage.name, opts.profile, opts.overrides)
     seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
     target = load_target(opts.target, opts.target_options)
-    if stage.boxes_for:
-        boxes = stage.boxes_for(sizes.concurrency, opts.box_base)
-    else:
-        boxes = [opts.box_base + i for i in range(sizes.concurrency)]
+    boxes = stage_boxes(stage, sizes.concurrency, opts.box_base)
+    check_boxes(target, boxes)
     owned = target.owned(boxes)  # this run's boxes: another run on the host is not our leak
     print(
         f"{stage.name}: {stage.title}; profile {opts.profile}, seed {seed}, target {target.name} "
@@ -113,6 +146,7 @@ def target_spec(target) -> str:
 
 def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
     """Go on with a run whose pipeline died: recover its boxes, then run what has no result yet."""
+    check_port(opts.metrics_port)  # before anything of the run is touched
     plan = resume.plan(run_dir)
     stage = get_stage(plan.stage)
     target = load_target(plan.target, plan.target_options)
@@ -122,8 +156,7 @@ def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
         file=sys.stderr,
         flush=True,
     )
-    if stage.boxes_for:  # e.g. the locks stage puts several workers on one box
-        plan.boxes = stage.boxes_for(plan.sizes.concurrency, plan.boxes[0] if plan.boxes else 0)
+    plan.boxes = stage_boxes(stage, plan.sizes.concurrency, plan.box_base)  # locks: several on one box
     recovered: list[str] = []
     for box in sorted(set(plan.boxes)):  # the dead pipeline may have been anywhere in any box's cycle
         recovered += [f"box {box}: {item}" for item in target.recover(box)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reliability.analyze import HISTORY
 from reliability.errors import UsageError
+from reliability.execute import check_boxes
 from reliability.history import read
 from reliability.runner import Prepared
 from reliability.targets import load as load_target
@@ -21,8 +22,11 @@ def replay(run_dir: Path, index: int, target: str, target_options: dict, box: in
     prep = prepare_programs([sub.program]).get(sub.program)
     if not isinstance(prep, Prepared):
         raise UsageError(f"cannot replay {sub.program}: {prep}")
-    box = sub.box if box is None else box
     sandbox = load_target(target, target_options)
+    check_boxes(
+        sandbox, [sub.box if box is None else box], given_by="--box" if box is not None else "the history"
+    )
+    box = sub.box if box is None else box
     sandbox.init(box)
     try:
         result = sandbox.run(box, prep.command, sub.limits, prep.files)

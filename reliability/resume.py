@@ -30,6 +30,7 @@ class ResumePlan:
     rerun: list[int]  # submitted, no result: in flight at the cut, run again
     uncleaned: dict[int, int] = field(default_factory=dict)  # index -> box: result but no cleanup
     elapsed_s: float = 0.0  # how long the run had been going before the cut
+    box_base: int = 0  # the first box; a stage may map its workers otherwise (stage_boxes)
 
 
 def plan(run_dir: str | Path) -> ResumePlan:
@@ -64,6 +65,7 @@ def plan_from(history: History) -> ResumePlan:
         rerun=sorted(set(history.submissions) - done),
         uncleaned={i: history.results[i]["box"] for i in sorted(results - cleaned)},
         elapsed_s=running_time(history),
+        box_base=start["box_base"],
     )
 
 
