@@ -129,7 +129,8 @@ def _cmd_gate(args) -> int:
         print(f"gate: FAILED: {reports} does not exist or is not a directory")
         return 1
     expect = [s for s in args.expect.split(",") if s] if args.expect else None
-    result = gate(reports, expect=expect)
+    allowed = {s for s in (args.allow_skipped or "").split(",") if s}
+    result = gate(reports, expect=expect, allow_skipped=allowed)
     print(format_table(result))  # the table lists the reasons too
     print(f"gate: {'PASSED' if result.ok else 'FAILED'}")
     return 0 if result.ok else 1
@@ -181,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="fail on any failed, missing or empty report")
     gate.add_argument("reports_dir")
     gate.add_argument("--expect", help="comma-separated stages that must have a report")
+    gate.add_argument(
+        "--allow-skipped",
+        nargs="?",
+        const="*",
+        metavar="STAGES",
+        help="pass a suite whose testcases were all skipped: these comma-separated stages, or any without STAGES",
+    )
     gate.set_defaults(func=_cmd_gate)
 
     replay = sub.add_parser("replay", help="run one submission of a recorded run again")
