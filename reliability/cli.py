@@ -107,17 +107,25 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from reliability.analyze import analyze, write_reports
+    from reliability.analyze import analyze, refuse_to_replace_newer, write_reports
     from reliability.report.summary import print_summary
 
     analysis = analyze(Path(args.run_dir))
-    path = write_reports(analysis, Path(args.reports))
+    if args.reports is None:  # next to the run: the gate's reports/ keeps the newest run's verdict
+        reports = Path(args.run_dir)
+    else:
+        reports = Path(args.reports)
+        if reports.exists() and not reports.is_dir():
+            raise UsageError(f"--reports {reports} is not a directory")
+        refuse_to_replace_newer(analysis, reports)
+    path = write_reports(analysis, reports)
     print_summary(analysis)
     print(f"JUnit report: {path}")
     if args.html is not None:
         from reliability.report.html import write_html_for_cli
 
-        print(f"HTML report: {write_html_for_cli(analysis, args.html, Path(args.reports))}")
+        html_dir = Path(args.reports or "reports")
+        print(f"HTML report: {write_html_for_cli(analysis, args.html, html_dir)}")
     return 0 if analysis.ok else 1
 
 
@@ -173,9 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-derive checks and reports from a run's history")
     report.add_argument("run_dir")
-    report.add_argument("--reports", default="reports")
     report.add_argument(
-        "--html", nargs="?", const="", metavar="PATH", help="also write HTML (default: REPORTS/STAGE.html)"
+        "--reports", help="write STAGE.xml here (default: into RUN_DIR; never over a newer run's report)"
+    )
+    report.add_argument(
+        "--html",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also write HTML (default: REPORTS/STAGE.html, REPORTS being reports without --reports)",
     )
     report.set_defaults(func=_cmd_report)
 

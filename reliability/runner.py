@@ -119,7 +119,8 @@ class Runner:
         return self._queue.maxsize
 
     def run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
-        """Run submissions while keep_going(number fed so far) holds; return how many were fed."""
+        """Run submissions while keep_going(number fed so far) holds; return how many workers took (a stop
+        drops what is still queued: those never ran and are not counted)."""
         # The built-in sandbox forks its supervisors from a lean server started now, before the worker
         # threads: a fork of this process, threads and heap, cost 4-6 ms of its CPU per run (measured).
         # Stopped before run() returns, so the host snapshots before and after the run never see it.
@@ -157,20 +158,21 @@ class Runner:
                         continue
         finally:
             if self._stopping.is_set():
-                self._drain()
+                fed -= self._drain()  # dropped before a worker took them: never executed
             for _ in workers:
                 self._queue.put(None)
             for w in workers:
                 w.join()
         return fed
 
-    def _drain(self) -> None:
-        """Drop what is queued but not started, so a stop does not wait for the whole queue."""
+    def _drain(self) -> int:
+        """Drop what is queued but not started, so a stop does not wait for the whole queue; how many."""
+        dropped = 0
         try:
             while True:
-                self._queue.get_nowait()
+                dropped += self._queue.get_nowait() is not None
         except queue.Empty:
-            pass
+            return dropped
 
     def _worker(self, box: int) -> None:
         while True:
