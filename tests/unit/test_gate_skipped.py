@@ -35,7 +35,9 @@ def test_allow_skipped_accepts_named_stages_or_all_and_keeps_the_reasons(tmp_pat
     assert every.ok, every.reasons
     assert {r.verdict for r in every.rows} == {"skipped (allowed)"}
     table = format_table(every)
-    assert "note: state.xml: suite 'state': all skipped, allowed: target has no state files; no audit" in table
+    assert (
+        "note: state.xml: suite 'state': all skipped, allowed: target has no state files; no audit" in table
+    )
     assert table.endswith("gate: PASS")
 
 
