@@ -31,6 +31,7 @@ class ResumePlan:
     uncleaned: dict[int, int] = field(default_factory=dict)  # index -> box: result but no cleanup
     elapsed_s: float = 0.0  # how long the run had been going before the cut
     box_base: int = 0  # the first box; a stage may map its workers otherwise (stage_boxes)
+    run_id: str = ""  # what the run's processes carry (run_processes.py); "" in older histories
 
 
 def plan(run_dir: str | Path) -> ResumePlan:
@@ -66,6 +67,7 @@ def plan_from(history: History) -> ResumePlan:
         uncleaned={i: history.results[i]["box"] for i in sorted(results - cleaned)},
         elapsed_s=running_time(history),
         box_base=start["box_base"],
+        run_id=_run_id(history),
     )
 
 
@@ -85,6 +87,13 @@ def running_time(history: History) -> float:
     if seg_start is not None:
         total += max(0.0, last - seg_start)
     return total
+
+
+def _run_id(history: History) -> str:
+    """The run's id: from its start, or from the first resume that gave an older history one."""
+    ids = [start_id for start_id in [history.stage_start.get("run_id")] if start_id]
+    ids += [e["run_id"] for e in history.of_type("resume") if e.get("run_id")]
+    return ids[0] if ids else ""
 
 
 def _last_resume_seq(history: History) -> int:
