@@ -21,10 +21,10 @@ CLAIMS_DIR = "/run/reliability/claims"
 
 
 @contextmanager
-def claimed(target: str, boxes: list[int], run_dir: str, claims_dir: str = CLAIMS_DIR) -> Iterator[None]:
+def claimed(target: str, boxes: list[int], run_dir: str) -> Iterator[None]:
     """Hold every box of `boxes` for this pipeline, or raise UsageError naming the pipeline that holds
     one and the setting to change; release them all on exit."""
-    directory = os.path.join(claims_dir, _safe(target))
+    directory = os.path.join(CLAIMS_DIR, _safe(target))
     os.makedirs(directory, mode=0o755, exist_ok=True)
     held: list[int] = []
     try:
