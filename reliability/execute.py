@@ -70,8 +70,10 @@ class _Segment:
 
 def preflight(selected: list[Stage], opts: RunOptions) -> None:
     """Refuse, before the first stage starts, whatever would make any selected stage fail to run:
-    sizes out of bounds, boxes past the target's last one, a metrics port in use, a file where a
-    directory must go."""
+    output directories it cannot write, sizes out of bounds, boxes past the target's last one, a
+    metrics port in use."""
+    for flag, path in (("--runs", opts.runs_dir), ("--reports", opts.reports_dir)):
+        check_writable_dir(flag, path)
     sizes = {stage.name: sizes_for(stage.name, opts.profile, opts.overrides) for stage in selected}
     target = load_target(opts.target, opts.target_options)
     try:
@@ -79,10 +81,17 @@ def preflight(selected: list[Stage], opts: RunOptions) -> None:
             check_boxes(target, stage_boxes(stage, sizes[stage.name].concurrency, opts.box_base))
     finally:
         target.close()
-    for flag, path in (("--runs", opts.runs_dir), ("--reports", opts.reports_dir)):
-        if path.exists() and not path.is_dir():
-            raise UsageError(f"{flag} {path} is not a directory")
     check_port(opts.metrics_port)
+
+
+def check_writable_dir(flag: str, path: Path) -> None:
+    """A directory this process can write into, or one it can make: found now, not after the stage
+    ran (a non-root user with a root-owned ./reports lost the run's reports to a PermissionError)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is not a directory")
+    existing = next(p for p in [path, *path.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot write in {existing} (permission denied)")
 
 
 def stage_boxes(stage: Stage, concurrency: int, box_base: int) -> list[int]:

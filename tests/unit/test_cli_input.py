@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +157,30 @@ def test_a_missing_ansible_tool_is_named(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     err = one_line_error(capsys, ["fleet", "run", "-i", str(inventory), "--stages", "stress"])
     assert "the fleet needs ansible-inventory" in err
+
+
+def test_a_reports_dir_the_user_cannot_write_is_refused_before_the_run():
+    """As a user without root, a root-owned ./reports is found up front, not after the stage ran."""
+    from reliability.execute import check_writable_dir
+
+    locked = Path(tempfile.mkdtemp(prefix="locked-"))  # in /tmp: reachable by nobody, writable by root alone
+    locked.chmod(0o755)
+    pid = os.fork()
+    if pid == 0:  # the child drops to nobody, as a non-root operator is
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            check_writable_dir("--reports", locked / "reports")
+        except UsageError as exc:
+            code = (
+                0
+                if str(exc) == f"--reports {locked / 'reports'}: cannot write in {locked} (permission denied)"
+                else 4
+            )
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    check_writable_dir("--reports", locked / "reports")  # root may
+    locked.rmdir()
