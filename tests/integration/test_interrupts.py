@@ -73,6 +73,8 @@ class Place:
         return left
 
     def remove(self):
+        for history in self.work.glob("runs*/*/history.jsonl"):  # held processes of a failed test
+            run_processes.end(read(history.parent).stage_start["run_id"])
         target = BuiltinTarget(box_root=f"{self.work}/boxes", cgroup_name=self.cgroup)
         target.recover()
         target.close()
@@ -148,10 +150,16 @@ def test_kill_9_with_executions_in_flight_then_resume_ends_what_was_left_and_pas
     proc = place.start(*place.run_args("stress", "--profile", "smoke", "--seed", "11", "--submissions", "16"))
     history = place.history()
     wait_in_flight(history, proc, at_least=4)
-    os.kill(proc.pid, signal.SIGKILL)  # the pipeline alone: its fork server and supervisors live on
-    stop(proc)
     run_dir = history.parent
     run_id = read(run_dir).stage_start["run_id"]
+    # Held (stopped), the supervisors in flight are surely still there when --resume starts.
+    held = supervisors(run_id, proc.pid)
+    for pid in held:
+        os.kill(pid, signal.SIGSTOP)
+    os.kill(proc.pid, signal.SIGKILL)  # the pipeline alone: its fork server and supervisors live on
+    proc.wait()  # not communicate(): the held supervisors keep its output pipes open
+    proc.stdout.close()
+    proc.stderr.close()
 
     resume_args = [sys.executable, "-m", "reliability", "run", "--resume", str(run_dir)]
     resumed = subprocess.run(
@@ -163,7 +171,8 @@ def test_kill_9_with_executions_in_flight_then_resume_ends_what_was_left_and_pas
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
     (event,) = read(run_dir).of_type("resume")
-    assert isinstance(event["ended"], list) and event["run_id"] == run_id
+    assert event["run_id"] == run_id
+    assert {int(line.split()[1].rstrip(":")) for line in event["ended"]} >= set(held), event["ended"]
     assert_passes(run_dir)
     assert place.leftovers(run_id) == []
 
