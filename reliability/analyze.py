@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def write_reports(analysis: Analysis, reports_dir: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_suite(path, analysis.stage, _with_rerun(analysis), properties(analysis))
     return path
+
+
+def refuse_to_replace_newer(analysis: Analysis, reports_dir: Path) -> None:
+    """`report RUN --reports DIR` must not put an older run's verdict where the gate reads a newer one."""
+    path = Path(reports_dir) / f"{analysis.stage}.xml"
+    try:
+        found = {p.get("name"): p.get("value") for p in ET.parse(path).getroot().iter("property")}
+    except (OSError, ET.ParseError):
+        return  # nothing there, or nothing a gate could pass on
+    ours = properties(analysis)
+    if found.get("run_dir") != ours["run_dir"] and (found.get("started") or "") > ours["started"]:
+        raise UsageError(
+            f"{path} is the report of a newer run ({found.get('run_dir')}, started {found.get('started')}); "
+            f"not replaced: write this one elsewhere with --reports DIR"
+        )
 
 
 def _iso(t: float) -> str:

@@ -7,9 +7,25 @@ import os
 import sys
 from pathlib import Path
 
-from reliability import __version__
+from reliability import __version__, bounds
 from reliability.errors import NeedsRoot, UsageError
-from reliability.profiles import DEFAULT_PROFILE, PROFILES
+from reliability.profiles import DEFAULT_PROFILE, PROFILES, check_overrides
+from reliability.stages import NAMES as STAGE_NAMES
+
+# What a resumed run takes from its history: given again with --resume, each would be ignored.
+RESUME_FIXED = {
+    "profile": "--profile",
+    "seed": "--seed",
+    "duration": "--duration",
+    "submissions": "--submissions",
+    "iterations": "--iterations",
+    "concurrency": "--concurrency",
+    "grace": "--grace",
+    "box_base": "--box-base",
+    "runs": "--runs",
+    "target": "--target",
+    "target_option": "--target-option",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,46 +46,62 @@ def _target_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _add_target_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default="builtin", help="sandbox under test (default: builtin)")
+    # default None, read as builtin: `run --resume` must tell a --target given from none
+    p.add_argument("--target", help="sandbox under test (default: builtin)")
     p.add_argument("--target-option", action="append", default=[], metavar="KEY=VALUE", help="target setting")
 
 
 def _cmd_run(args) -> int:
     from reliability import stages
-    from reliability.execute import RunOptions, execute, resume_run
+    from reliability.execute import RunOptions, execute, preflight, resume_run
     from reliability.metrics import check_prefix
 
     if args.resume and args.stages:
         raise UsageError("--resume RUN_DIR continues that run's stage: give no STAGE with it")
     if not args.resume and not args.stages:
         raise UsageError("give at least one STAGE (or --resume RUN_DIR)")
-    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
-        raise UsageError(f"--metrics-port must be 1-65535, got {args.metrics_port}")
-    check_prefix(args.metrics_prefix)
-    selected = [stages.get(name) for name in args.stages]  # all names checked before anything runs
-    if args.target == "builtin" and os.geteuid() != 0:
-        raise NeedsRoot("the built-in sandbox (tmpfs box mounts, cgroups, box uids)")
-    opts = RunOptions(
-        profile=args.profile,
-        seed=args.seed,
-        overrides={
+    if args.resume:
+        given = [flag for key, flag in RESUME_FIXED.items() if getattr(args, key) not in (None, [])]
+        if given:
+            raise UsageError(
+                f"--resume goes on with the run's own settings (from its history): drop {', '.join(given)}"
+            )
+    if args.metrics_port is not None:
+        bounds.check("--metrics-port", args.metrics_port, 1, bounds.MAX_PORT)
+    if args.seed is not None:
+        bounds.check("--seed", args.seed, 0, bounds.MAX_SEED)
+    if args.box_base is not None:  # the target's own range is checked once it is loaded (preflight)
+        bounds.check("--box-base", args.box_base, 0, bounds.MAX_BOX_NUMBER)
+    overrides = check_overrides(
+        {
             "duration_s": args.duration,
             "submissions": args.submissions,
             "iterations": args.iterations,
             "concurrency": args.concurrency,
             "grace_s": args.grace,
-        },
-        runs_dir=Path(args.runs),
+        }
+    )
+    check_prefix(args.metrics_prefix)
+    selected = [stages.get(name) for name in args.stages]  # all names checked before anything runs
+    target = args.target or "builtin"
+    if target == "builtin" and os.geteuid() != 0:
+        raise NeedsRoot("the built-in sandbox (tmpfs box mounts, cgroups, box uids)")
+    opts = RunOptions(
+        profile=args.profile or DEFAULT_PROFILE,
+        seed=args.seed,
+        overrides=overrides,
+        runs_dir=Path(args.runs or "runs"),
         reports_dir=Path(args.reports),
-        target=args.target,
+        target=target,
         target_options=_target_options(args.target_option),
-        box_base=args.box_base,
+        box_base=args.box_base or 0,
         metrics_port=args.metrics_port,
         pushgateway=args.pushgateway,
         metrics_prefix=args.metrics_prefix,
     )
     if args.resume:
         return 0 if resume_run(Path(args.resume), opts).ok else 1
+    preflight(selected, opts)
     ok = True
     for stage in selected:
         ok = execute(stage, opts).ok and ok
@@ -77,17 +109,25 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from reliability.analyze import analyze, write_reports
+    from reliability.analyze import analyze, refuse_to_replace_newer, write_reports
     from reliability.report.summary import print_summary
 
     analysis = analyze(Path(args.run_dir))
-    path = write_reports(analysis, Path(args.reports))
+    if args.reports is None:  # next to the run: the gate's reports/ keeps the newest run's verdict
+        reports = Path(args.run_dir)
+    else:
+        reports = Path(args.reports)
+        if reports.exists() and not reports.is_dir():
+            raise UsageError(f"--reports {reports} is not a directory")
+        refuse_to_replace_newer(analysis, reports)
+    path = write_reports(analysis, reports)
     print_summary(analysis)
     print(f"JUnit report: {path}")
     if args.html is not None:
         from reliability.report.html import write_html_for_cli
 
-        print(f"HTML report: {write_html_for_cli(analysis, args.html, Path(args.reports))}")
+        html_dir = Path(args.reports or "reports")
+        print(f"HTML report: {write_html_for_cli(analysis, args.html, html_dir)}")
     return 0 if analysis.ok else 1
 
 
@@ -99,7 +139,8 @@ def _cmd_gate(args) -> int:
         print(f"gate: FAILED: {reports} does not exist or is not a directory")
         return 1
     expect = [s for s in args.expect.split(",") if s] if args.expect else None
-    result = gate(reports, expect=expect)
+    allowed = {s for s in (args.allow_skipped or "").split(",") if s}
+    result = gate(reports, expect=expect, allow_skipped=allowed)
     print(format_table(result))  # the table lists the reasons too
     print(f"gate: {'PASSED' if result.ok else 'FAILED'}")
     return 0 if result.ok else 1
@@ -111,7 +152,7 @@ def _cmd_replay(args) -> int:
     return replay(
         Path(args.run_dir),
         args.index,
-        target=args.target,
+        target=args.target or "builtin",
         target_options=_target_options(args.target_option),
         box=args.box,
     )
@@ -123,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run stages and write JUnit reports")
-    run.add_argument("stages", nargs="*", metavar="STAGE")
-    run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
+    run.add_argument("stages", nargs="*", metavar="STAGE", help=f"one or more of: {', '.join(STAGE_NAMES)}")
+    run.add_argument("--profile", choices=PROFILES, help=f"sizes of the stages (default: {DEFAULT_PROFILE})")
     run.add_argument("--seed", type=int, help="replay a run exactly (printed at the start of every run)")
     run.add_argument("--duration", type=float, help="stress: run at least this many seconds")
     run.add_argument("--submissions", type=int, help="stress: run at least this many submissions")
@@ -133,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--grace", type=float, help="crash: seconds to watch what a killed supervisor left before cleaning"
     )
-    run.add_argument("--runs", default="runs", help="where run directories (histories) go")
+    run.add_argument("--runs", help="where run directories (histories) go (default: runs)")
     run.add_argument("--reports", default="reports", help="where JUnit reports go")
-    run.add_argument("--box-base", type=int, default=0, help="first box number the workers use")
+    run.add_argument("--box-base", type=int, help="first box number the workers use (default: 0)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run whose pipeline or host died")
     run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
     run.add_argument("--pushgateway", metavar="URL", help="push the metrics there at the end of each stage")
@@ -145,15 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-derive checks and reports from a run's history")
     report.add_argument("run_dir")
-    report.add_argument("--reports", default="reports")
     report.add_argument(
-        "--html", nargs="?", const="", metavar="PATH", help="also write HTML (default: REPORTS/STAGE.html)"
+        "--reports", help="write STAGE.xml here (default: into RUN_DIR; never over a newer run's report)"
+    )
+    report.add_argument(
+        "--html",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also write HTML (default: REPORTS/STAGE.html, REPORTS being reports without --reports)",
     )
     report.set_defaults(func=_cmd_report)
 
     gate = sub.add_parser("gate", help="fail on any failed, missing or empty report")
     gate.add_argument("reports_dir")
     gate.add_argument("--expect", help="comma-separated stages that must have a report")
+    gate.add_argument(
+        "--allow-skipped",
+        nargs="?",
+        const="*",
+        metavar="STAGES",
+        help="pass a suite whose testcases were all skipped: these comma-separated stages, or any without STAGES",
+    )
     gate.set_defaults(func=_cmd_gate)
 
     replay = sub.add_parser("replay", help="run one submission of a recorded run again")
@@ -194,3 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         # so the interpreter's final flush does not raise again, and exit as a shell would on SIGPIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # after BrokenPipeError, one of its kind
+        # A file or directory the operator named cannot be used: permissions, a file where a directory
+        # must be, a full disk. One line naming it, not a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"reliability: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

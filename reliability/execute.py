@@ -15,10 +15,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reliability import __version__, probes, resume
+from reliability import __version__, box_claims, probes, resume, run_processes
+from reliability.abort import abort_run
 from reliability.analyze import Analysis, analyze, write_reports
+from reliability.errors import UsageError
 from reliability.history import Journal
-from reliability.metrics import DEFAULT_PREFIX, RunMetrics
+from reliability.metrics import DEFAULT_PREFIX, RunMetrics, check_port
 from reliability.profiles import Sizes, sizes_for
 from reliability.progress import Progress
 from reliability.report.summary import print_summary
@@ -63,17 +65,59 @@ class _Segment:
     run_dir: Path
     boxes: list[int]
     done: set[int] = field(default_factory=set)  # indexes not to run again
+    run_id: str = ""  # in the environment of every process the run starts (run_processes.py)
     prior_s: float = 0.0  # seconds the run had already lasted
+
+
+def preflight(selected: list[Stage], opts: RunOptions) -> None:
+    """Refuse, before the first stage starts, whatever would make any selected stage fail to run:
+    output directories it cannot write, sizes out of bounds, boxes past the target's last one, a
+    metrics port in use."""
+    for flag, path in (("--runs", opts.runs_dir), ("--reports", opts.reports_dir)):
+        check_writable_dir(flag, path)
+    sizes = {stage.name: sizes_for(stage.name, opts.profile, opts.overrides) for stage in selected}
+    target = load_target(opts.target, opts.target_options)
+    try:
+        for stage in selected:
+            check_boxes(target, stage_boxes(stage, sizes[stage.name].concurrency, opts.box_base))
+    finally:
+        target.close()
+    check_port(opts.metrics_port)
+
+
+def check_writable_dir(flag: str, path: Path) -> None:
+    """A directory this process can write into, or one it can make: found now, not after the stage
+    ran (a non-root user with a root-owned ./reports lost the run's reports to a PermissionError)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is not a directory")
+    existing = next(p for p in [path, *path.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot write in {existing} (permission denied)")
+
+
+def stage_boxes(stage: Stage, concurrency: int, box_base: int) -> list[int]:
+    """The boxes the stage's workers use: one each, unless the stage maps them (locks: all on one)."""
+    if stage.boxes_for:
+        return stage.boxes_for(concurrency, box_base)
+    return [box_base + i for i in range(concurrency)]
+
+
+def check_boxes(target: Target, boxes: list[int], given_by: str = "--box-base and --concurrency") -> None:
+    """Every box within the target's range: a box past it would make every execution an IE."""
+    last = None if target.box_count is None else target.box_count - 1
+    if boxes and (min(boxes) < 0 or (last is not None and max(boxes) > last)):
+        raise UsageError(
+            f"box {min(boxes)}-{max(boxes)} (from {given_by}) is outside target "
+            f"{target.name}'s boxes 0-{last if last is not None else '...'}"
+        )
 
 
 def execute(stage: Stage, opts: RunOptions) -> Analysis:
     sizes = sizes_for(stage.name, opts.profile, opts.overrides)
     seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
     target = load_target(opts.target, opts.target_options)
-    if stage.boxes_for:
-        boxes = stage.boxes_for(sizes.concurrency, opts.box_base)
-    else:
-        boxes = [opts.box_base + i for i in range(sizes.concurrency)]
+    boxes = stage_boxes(stage, sizes.concurrency, opts.box_base)
+    check_boxes(target, boxes)
     owned = target.owned(boxes)  # this run's boxes: another run on the host is not our leak
     print(
         f"{stage.name}: {stage.title}; profile {opts.profile}, seed {seed}, target {target.name} "
@@ -82,7 +126,13 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         flush=True,
     )
     run_dir = opts.runs_dir / f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
+    with box_claims.claimed(target.name, boxes, str(run_dir)):  # another pipeline's boxes: refused
+        return _start(stage, opts, sizes, seed, target, boxes, owned, run_dir)
+
+
+def _start(stage, opts, sizes, seed, target, boxes, owned, run_dir: Path) -> Analysis:
     run_dir.mkdir(parents=True, exist_ok=False)
+    run_id = run_processes.new_id()
     journal = Journal(run_dir / "history.jsonl")
     journal.append(
         "stage_start",
@@ -100,9 +150,10 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         target_options=dict(opts.target_options),  # with box_base, what --resume needs to go on
         target_spec=target_spec(target),
         box_base=opts.box_base,
+        run_id=run_id,
     )
     journal.append("snapshot", label="before", snapshot=probes.snapshot(owned, os.getpid()))
-    return _run(_Segment(stage, sizes, seed, target, journal, run_dir, boxes), opts)
+    return _run(_Segment(stage, sizes, seed, target, journal, run_dir, boxes, run_id=run_id), opts)
 
 
 def target_spec(target) -> str:
@@ -115,6 +166,7 @@ def target_spec(target) -> str:
 
 def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
     """Go on with a run whose pipeline died: recover its boxes, then run what has no result yet."""
+    check_port(opts.metrics_port)  # before anything of the run is touched
     plan = resume.plan(run_dir)
     stage = get_stage(plan.stage)
     target = load_target(plan.target, plan.target_options)
@@ -124,19 +176,37 @@ def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
         file=sys.stderr,
         flush=True,
     )
-    if stage.boxes_for:  # e.g. the locks stage puts several workers on one box
-        plan.boxes = stage.boxes_for(plan.sizes.concurrency, plan.boxes[0] if plan.boxes else 0)
+    plan.boxes = stage_boxes(stage, plan.sizes.concurrency, plan.box_base)  # locks: several on one box
+    with box_claims.claimed(target.name, plan.boxes, str(run_dir)):  # refused while its pipeline lives
+        return _resume(run_dir, opts, plan, stage, target)
+
+
+def _resume(
+    run_dir: Path, opts: RunOptions, plan: resume.ResumePlan, stage: Stage, target: Target
+) -> Analysis:
+    # What the dead pipeline started (fork server, supervisors, helpers) first: a supervisor still
+    # running would write its box's state again after the recover below.
+    ended = run_processes.end(plan.run_id) if plan.run_id else []
+    run_id = plan.run_id or run_processes.new_id()  # histories from before run ids: from now on
     recovered: list[str] = []
     for box in sorted(set(plan.boxes)):  # the dead pipeline may have been anywhere in any box's cycle
         recovered += [f"box {box}: {item}" for item in target.recover(box)]
     journal = Journal(Path(run_dir) / "history.jsonl")  # resumes: a cut last line is dropped
     journal.append(
-        "resume", pipeline_pid=os.getpid(), done=len(plan.done), rerun=plan.rerun, recovered=recovered
+        "resume",
+        pipeline_pid=os.getpid(),
+        done=len(plan.done),
+        rerun=plan.rerun,
+        recovered=recovered,
+        ended=ended,
+        run_id=run_id,
     )
     for index, box in plan.uncleaned.items():
         steps = [{"name": "recover after pipeline death", "ok": True, "error": ""}]
         journal.append("cleanup", index=index, box=box, outcome={"ok": True, "steps": steps, "error": ""})
-    segment = _Segment(stage, plan.sizes, plan.seed, target, journal, Path(run_dir), plan.boxes)
+    segment = _Segment(
+        stage, plan.sizes, plan.seed, target, journal, Path(run_dir), plan.boxes, run_id=run_id
+    )
     segment.done, segment.prior_s = plan.done, plan.elapsed_s
     return _run(segment, opts)
 
@@ -162,23 +232,28 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
     total = seg.stage.total(seg.sizes)
     already = len(seg.done)
     workload = (s for s in seg.stage.workload(seg.seed, seg.sizes) if s.index not in seg.done)
-    with ExitStack() as running:
-        if opts.metrics_port is not None:  # closed before the "after" snapshot: its socket is no leak
-            server = metrics.serve(opts.metrics_port)
-            running.callback(server.server_close)
-            running.callback(server.shutdown)
-        if seg.stage.host_fixture:  # removed again before the "after" snapshot, like the metrics server
-            prepared.update(running.enter_context(seg.stage.host_fixture(seg.journal)).prepared)
-        running.enter_context(_stop_on_signals(runner))
-        running.enter_context(Progress(runner, seg.stage.name, total - already if total else None))
-        running.enter_context(Sampler(runner, seg.journal, interval_for(seg.sizes.duration_s)))
-        running.enter_context(Watchdog(runner, seg.journal, seg.sizes.watchdog_s))
-        fed = runner.run(
-            workload,
-            keep_going=lambda n: (
-                not seg.stage.enough(seg.sizes, n + already, seg.prior_s + time.monotonic() - started)
-            ),
-        )
+    try:
+        with ExitStack() as running:
+            running.enter_context(run_processes.marked(seg.run_id))
+            if opts.metrics_port is not None:  # closed before the "after" snapshot: its socket is no leak
+                server = metrics.serve(opts.metrics_port)
+                running.callback(server.server_close)
+                running.callback(server.shutdown)
+            if seg.stage.host_fixture:  # removed again before the "after" snapshot, like the metrics server
+                prepared.update(running.enter_context(seg.stage.host_fixture(seg.journal)).prepared)
+            running.enter_context(_stop_on_signals(runner))
+            running.enter_context(Progress(runner, seg.stage.name, total - already if total else None))
+            running.enter_context(Sampler(runner, seg.journal, interval_for(seg.sizes.duration_s)))
+            running.enter_context(Watchdog(runner, seg.journal, seg.sizes.watchdog_s))
+            fed = runner.run(
+                workload,
+                keep_going=lambda n: (
+                    not seg.stage.enough(seg.sizes, n + already, seg.prior_s + time.monotonic() - started)
+                ),
+            )
+    except KeyboardInterrupt:  # the second one (_stop_on_signals): stop at once, leave nothing
+        abort_run(runner, seg.target, seg.boxes, seg.journal, seg.run_id, seg.run_dir)
+        raise
     owned = seg.target.owned(seg.boxes)
     seg.journal.append("snapshot", label="after", snapshot=probes.snapshot(owned, os.getpid()))
     seg.target.close()

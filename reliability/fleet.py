@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reliability.errors import UsageError
 from reliability.fleet_junit import write_host_suite
-from reliability.fleet_runner import PLAYBOOKS, PlayOutcome, new_ident, run_playbook
+from reliability.fleet_runner import PLAYBOOKS, PlayOutcome, ansible_tool, new_ident, run_playbook
 from reliability.fleet_wheelhouse import build_wheelhouse
 from reliability.profiles import PROFILES
 
@@ -39,7 +39,8 @@ def inventory_hosts(inventory: str | Path) -> list[str]:
     path = Path(inventory)
     if not path.exists():
         raise UsageError(f"inventory {inventory} does not exist")
-    done = subprocess.run(["ansible-inventory", "-i", str(path), "--list"], capture_output=True, text=True)
+    tool = ansible_tool("ansible-inventory")
+    done = subprocess.run([tool, "-i", str(path), "--list"], capture_output=True, text=True)
     if done.returncode != 0:
         raise UsageError(f"inventory {inventory} is unreadable: {' '.join(done.stderr.split())[:300]}")
     hosts = sorted(json.loads(done.stdout).get("_meta", {}).get("hostvars", {}))

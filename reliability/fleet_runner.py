@@ -8,7 +8,9 @@ counted: "nothing left behind" is checked, not assumed.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -106,6 +108,22 @@ def _message(res: Mapping) -> str:
     return " ".join(" ".join(parts).split())[:400] or "no message"
 
 
+def ansible_tool(name: str) -> str:
+    """The path of an Ansible command: on PATH, or next to this Python (a venv not activated, whose
+    bin/ is then put on PATH for ansible-runner too); else a UsageError saying what to install."""
+    found = shutil.which(name)
+    if found:
+        return found
+    venv_bin = os.path.dirname(sys.executable)
+    found = shutil.which(name, path=venv_bin)
+    if not found:
+        raise UsageError(
+            f"the fleet needs {name}, on PATH or in {venv_bin}: pip install 'reliability[fleet]'"
+        )
+    os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    return found
+
+
 def run_playbook(
     playbook: str,
     inventory: str | Path,
@@ -122,8 +140,7 @@ def run_playbook(
         import ansible_runner
     except ImportError as exc:
         raise UsageError("the fleet needs ansible-runner: pip install 'reliability[fleet]'") from exc
-    if shutil.which("ansible-playbook") is None:
-        raise UsageError("the fleet needs ansible-playbook on PATH: pip install 'reliability[fleet]'")
+    ansible_tool("ansible-playbook")  # ansible-runner starts it by name, from PATH
     ident = ident or new_ident(Path(playbook).stem)
     private = Path(tempfile.mkdtemp(prefix=f"fleet-{ident}-", dir=work_root))
     cancel = cancel or threading.Event()

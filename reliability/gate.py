@@ -1,7 +1,8 @@
 """The gate: JUnit reports in, one yes or no out. It fails closed: whatever it cannot confirm is a no.
 
-No report, an unreadable or malformed file, a suite without testcases, any failure or error, or an
-expected stage without a suite: each makes the gate fail, with a reason naming the file or suite.
+No report, an unreadable or malformed file, a suite without testcases, a suite whose testcases were
+all skipped (it measured nothing; unless allowed for that suite), any failure or error, or an expected
+stage without a suite: each makes the gate fail, with a reason naming the file or suite.
 Counts come from the testcase elements themselves, not from a suite's summary attributes, which a
 broken writer could get wrong.
 """
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+
+ALL = "*"  # allow_skipped=ALL: every suite may be all skipped
 
 
 class GateRow(NamedTuple):
@@ -22,7 +26,7 @@ class GateRow(NamedTuple):
     failures: int
     errors: int
     skipped: int
-    verdict: str  # "pass", "FAIL", "ERROR", "EMPTY" or "UNREADABLE"
+    verdict: str  # "pass", "FAIL", "ERROR", "EMPTY", "SKIPPED" (every testcase skipped) or "UNREADABLE"
 
 
 @dataclass
@@ -30,51 +34,67 @@ class GateResult:
     ok: bool
     rows: list[GateRow] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what passed only by an allowance, and why
 
 
-def gate(reports_dir: str | os.PathLike, expect: list[str] | None = None) -> GateResult:
+def gate(
+    reports_dir: str | os.PathLike, expect: list[str] | None = None, allow_skipped: Collection[str] = ()
+) -> GateResult:
+    """allow_skipped: suite names whose testcases may all be skipped (ALL for any suite); the skip
+    reasons are kept in the result's notes."""
     root = Path(reports_dir)
     if not root.is_dir():
         return GateResult(False, [], [f"{root}: no such reports directory"])
     rows: list[GateRow] = []
     reasons: list[str] = []
+    notes: list[str] = []
     files = [f for f in sorted(root.rglob("*.xml")) if not _is_merged(f)]  # derived, would count twice
     if not files:
         reasons.append(f"{root}: no JUnit report (*.xml) found")
     for path in files:
         shown = str(path.relative_to(root))
-        file_rows, file_reasons = _read_report(path, shown)
+        file_rows, file_reasons, file_notes = _read_report(path, shown, allow_skipped)
         rows += file_rows
         reasons += file_reasons
+        notes += file_notes
     found = {r.suite for r in rows}
     for stage in expect or []:
         if stage not in found:
             reasons.append(f"expected stage {stage!r}: no suite of that name in {root}")
-    return GateResult(not reasons, rows, reasons)
+    return GateResult(not reasons, rows, reasons, notes)
 
 
-def _read_report(path: Path, shown: str) -> tuple[list[GateRow], list[str]]:
+def _read_report(path: Path, shown: str, allow_skipped: Collection[str]):
+    """(rows, reasons to fail, notes) of one file."""
     try:
         top = ET.parse(path).getroot()
     except ET.ParseError as exc:
-        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [f"{shown}: malformed XML ({exc})"]
+        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [f"{shown}: malformed XML ({exc})"], []
     except OSError as exc:
-        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [
-            f"{shown}: unreadable ({exc.strerror or exc})"
-        ]
+        return (
+            [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")],
+            [f"{shown}: unreadable ({exc.strerror or exc})"],
+            [],
+        )
     suites = (
         [top] if top.tag == "testsuite" else top.findall(".//testsuite") if top.tag == "testsuites" else []
     )
     if not suites:
-        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [
-            f"{shown}: not a JUnit report (root element <{top.tag}>, no <testsuite>)"
-        ]
-    rows, reasons = [], []
+        return (
+            [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")],
+            [f"{shown}: not a JUnit report (root element <{top.tag}>, no <testsuite>)"],
+            [],
+        )
+    rows, reasons, notes = [], [], []
     for suite in suites:
         row = _suite_row(suite, shown)
+        allowed = row.verdict == "SKIPPED" and (ALL in allow_skipped or row.suite in allow_skipped)
+        if allowed:
+            notes.append(f"{row.file}: suite {row.suite!r}: all skipped, allowed: {_skip_reasons(suite)}")
+            row = row._replace(verdict="skipped (allowed)")
         rows.append(row)
         reasons += _suite_reasons(suite, row)
-    return rows, reasons
+    return rows, reasons, notes
 
 
 def _suite_row(suite: ET.Element, shown: str) -> GateRow:
@@ -86,6 +106,8 @@ def _suite_row(suite: ET.Element, shown: str) -> GateRow:
     failures = max(failures, _int_attr(suite, "failures"))
     errors = max(errors, _int_attr(suite, "errors"))
     verdict = "EMPTY" if not cases else "ERROR" if errors else "FAIL" if failures else "pass"
+    if verdict == "pass" and skipped == len(cases):
+        verdict = "SKIPPED"
     return GateRow(shown, suite.get("name") or "(unnamed)", len(cases), failures, errors, skipped, verdict)
 
 
@@ -94,6 +116,11 @@ def _suite_reasons(suite: ET.Element, row: GateRow) -> list[str]:
     reasons = []
     if row.tests == 0:
         reasons.append(f"{where} has no testcases")
+    if row.verdict == "SKIPPED":
+        reasons.append(
+            f"{where}: all {row.tests} testcases skipped, nothing was measured ({_skip_reasons(suite)}); "
+            f"allow it with --allow-skipped {row.suite}"
+        )
     for kind in ("failure", "error"):
         bad = [c for c in suite.findall("testcase") if c.find(kind) is not None]
         for case in bad:
@@ -103,6 +130,13 @@ def _suite_reasons(suite: ET.Element, row: GateRow) -> list[str]:
         if count > len(bad):
             reasons.append(f"{where}: reports {count} {kind}s but only {len(bad)} testcases show one")
     return reasons
+
+
+def _skip_reasons(suite: ET.Element) -> str:
+    """The distinct skip messages, in order: why nothing was measured."""
+    found = [" ".join((c.find("skipped").get("message") or "").split()) for c in suite.findall("testcase")]
+    distinct = list(dict.fromkeys(m for m in found if m)) or ["no reason given"]
+    return "; ".join(distinct[:3]) + (f"; and {len(distinct) - 3} more" if len(distinct) > 3 else "")
 
 
 def _int_attr(element: ET.Element, name: str) -> int:
@@ -118,6 +152,7 @@ def format_table(result: GateResult) -> str:
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]
     lines += [f"- {reason}" for reason in result.reasons]
+    lines += [f"- note: {note}" for note in result.notes]
     if any(host_of(row) != "-" for row in result.rows):
         lines += ["", format_host_stage_table(result)]
     lines.append("gate: PASS" if result.ok else f"gate: FAIL ({len(result.reasons)} reason(s))")
@@ -137,7 +172,15 @@ def host_of(row: GateRow) -> str:
 
 def format_host_stage_table(result: GateResult) -> str:
     """host x stage: the worst verdict of each cell; "missing" where a host lacks a stage others have."""
-    rank = {"pass": 0, "EMPTY": 1, "FAIL": 2, "ERROR": 3, "UNREADABLE": 4}
+    rank = {
+        "pass": 0,
+        "skipped (allowed)": 0,
+        "SKIPPED": 1,
+        "EMPTY": 1,
+        "FAIL": 2,
+        "ERROR": 3,
+        "UNREADABLE": 4,
+    }
     cells: dict[tuple[str, str], str] = {}
     for row in result.rows:
         key = (host_of(row), row.suite)

@@ -8,6 +8,7 @@ stage, and pushed to a Pushgateway when asked.
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 from prometheus_client import (
@@ -107,9 +108,7 @@ class RunMetrics:
         try:
             server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
         except OSError as exc:
-            raise UsageError(
-                f"--metrics-port {port}: cannot listen on 127.0.0.1: {exc.strerror or exc}"
-            ) from None
+            raise _port_error(port, exc) from None
         return server
 
     def write_textfile(self, path: Path) -> Path:
@@ -118,3 +117,21 @@ class RunMetrics:
 
     def push(self, url: str, job: str) -> None:
         push_to_gateway(url, job=job, registry=self.registry, timeout=10)
+
+
+def check_port(port: int | None) -> None:
+    """The metrics port is free now, before a run directory exists (serve() may still lose a race)."""
+    if port is None:
+        return
+    probe = socket.socket()
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server will
+        probe.bind(("127.0.0.1", port))
+    except OSError as exc:
+        raise _port_error(port, exc) from None
+    finally:
+        probe.close()
+
+
+def _port_error(port: int, exc: OSError) -> UsageError:
+    return UsageError(f"--metrics-port {port}: cannot listen on 127.0.0.1: {exc.strerror or exc}")

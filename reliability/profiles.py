@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from reliability import bounds
 from reliability.errors import UsageError
 
 PROFILES = ("smoke", "quick", "release", "soak")
@@ -92,11 +93,24 @@ def sizes_for(stage: str, profile: str, overrides: dict | None = None) -> Sizes:
         raise UsageError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     if profile not in _SIZES[stage]:
         raise UsageError(f"stage {stage} has no {profile} profile (choose from {', '.join(_SIZES[stage])})")
-    sizes = _SIZES[stage][profile]
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    given = check_overrides(overrides or {})
+    return replace(_SIZES[stage][profile], **given)
+
+
+def check_overrides(overrides: dict) -> dict:
+    """The sizes given on the command line (None: not given), each within its bound (bounds.py).
+
+    Zero is refused like any other count out of range: a run of 0 submissions measures nothing."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    limits = {
+        "duration_s": ("--duration", 1, bounds.MAX_DURATION_S),
+        "submissions": ("--submissions", 1, bounds.MAX_SUBMISSIONS),
+        "iterations": ("--iterations", 1, bounds.MAX_ITERATIONS),
+        "concurrency": ("--concurrency", 1, bounds.max_concurrency()),
+        "grace_s": ("--grace", 0.1, 600),
+    }
     for key, value in given.items():
-        if isinstance(value, (int, float)) and value < 0:
-            raise UsageError(f"--{key.replace('_', '-')} must not be negative (got {value})")
-    if given.get("concurrency") == 0:
-        raise UsageError("--concurrency must be at least 1")
-    return replace(sizes, **given)
+        if key in limits:  # other keys come from code (tests), not from the command line
+            flag, low, high = limits[key]
+            bounds.check(flag, value, low, high)
+    return given

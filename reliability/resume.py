@@ -30,6 +30,8 @@ class ResumePlan:
     rerun: list[int]  # submitted, no result: in flight at the cut, run again
     uncleaned: dict[int, int] = field(default_factory=dict)  # index -> box: result but no cleanup
     elapsed_s: float = 0.0  # how long the run had been going before the cut
+    box_base: int = 0  # the first box; a stage may map its workers otherwise (stage_boxes)
+    run_id: str = ""  # what the run's processes carry (run_processes.py); "" in older histories
 
 
 def plan(run_dir: str | Path) -> ResumePlan:
@@ -64,6 +66,8 @@ def plan_from(history: History) -> ResumePlan:
         rerun=sorted(set(history.submissions) - done),
         uncleaned={i: history.results[i]["box"] for i in sorted(results - cleaned)},
         elapsed_s=running_time(history),
+        box_base=start["box_base"],
+        run_id=_run_id(history),
     )
 
 
@@ -83,6 +87,13 @@ def running_time(history: History) -> float:
     if seg_start is not None:
         total += max(0.0, last - seg_start)
     return total
+
+
+def _run_id(history: History) -> str:
+    """The run's id: from its start, or from the first resume that gave an older history one."""
+    ids = [start_id for start_id in [history.stage_start.get("run_id")] if start_id]
+    ids += [e["run_id"] for e in history.of_type("resume") if e.get("run_id")]
+    return ids[0] if ids else ""
 
 
 def _last_resume_seq(history: History) -> int:

@@ -100,12 +100,28 @@ class Runner:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._abandoned = threading.Event()
+        self._workers: list[threading.Thread] = []
         # Bounded: the producer never runs far ahead of the workers, so memory stays flat on long runs.
         self._queue: queue.Queue[Submission | None] = queue.Queue(maxsize=2 * len(boxes))
 
     def stop(self) -> None:
         """Ask for a graceful stop: runs in flight finish and are cleaned up, nothing new starts."""
         self._stopping.set()
+
+    def abandon(self) -> None:
+        """Stop at once (a second interrupt): nothing more is started, and what a run in flight returns
+        is neither journaled nor cleaned up by its worker. Its submission stays without a result, so
+        --resume runs it again; the caller recovers the boxes."""
+        self._abandoned.set()
+        self._stopping.set()
+
+    def join_workers(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s in all for the worker threads to end; True if they all did."""
+        deadline = time.monotonic() + timeout_s
+        for w in self._workers:
+            w.join(max(0.0, deadline - time.monotonic()))
+        return not any(w.is_alive() for w in self._workers)
 
     @property
     def stopping(self) -> bool:
@@ -119,7 +135,8 @@ class Runner:
         return self._queue.maxsize
 
     def run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
-        """Run submissions while keep_going(number fed so far) holds; return how many were fed."""
+        """Run submissions while keep_going(number fed so far) holds; return how many workers took (a stop
+        drops what is still queued: those never ran and are not counted)."""
         # A target's start/stop (the built-in sandbox's fork server) wraps the worker threads: started
         # before them, stopped before run() returns so the host snapshots never see it.
         life = capability(self.target, HasLifecycle)
@@ -132,7 +149,7 @@ class Runner:
                 life.stop()
 
     def _run(self, submissions: Iterable[Submission], keep_going: Callable[[int], bool]) -> int:
-        workers = [
+        workers = self._workers = [
             threading.Thread(target=self._worker, args=(box,), name=f"worker-box-{box}", daemon=True)
             for box in self.boxes
         ]
@@ -154,27 +171,42 @@ class Runner:
                         break
                     except queue.Full:
                         continue
-        finally:
-            if self._stopping.is_set():
-                self._drain()
+        except KeyboardInterrupt:
+            # A second interrupt while feeding: do not wait here for the runs in flight (the caller
+            # abandons them); only tell every worker to end once its run returns.
+            self._stopping.set()
+            self._drain()
             for _ in workers:
-                self._queue.put(None)
-            for w in workers:
-                w.join()
-        return fed
+                self._queue.put_nowait(None)  # room: just drained, and the queue holds 2 per worker
+            raise
+        except BaseException:
+            self._stopping.set()
+            self._finish(workers)
+            raise
+        return fed - self._finish(workers)
 
-    def _drain(self) -> None:
-        """Drop what is queued but not started, so a stop does not wait for the whole queue."""
+    def _finish(self, workers: list[threading.Thread]) -> int:
+        """Drop what is queued if stopping, let every worker end, wait for them; how many were dropped."""
+        dropped = self._drain() if self._stopping.is_set() else 0  # never executed: not counted
+        for _ in workers:
+            self._queue.put(None)
+        for w in workers:
+            w.join()  # a second interrupt raises out of here, and the caller abandons the runs
+        return dropped
+
+    def _drain(self) -> int:
+        """Drop what is queued but not started, so a stop does not wait for the whole queue; how many."""
+        dropped = 0
         try:
             while True:
-                self._queue.get_nowait()
+                dropped += self._queue.get_nowait() is not None
         except queue.Empty:
-            pass
+            return dropped
 
     def _worker(self, box: int) -> None:
         while True:
             sub = self._queue.get()
-            if sub is None:
+            if sub is None or self._abandoned.is_set():
                 return
             sub = dataclasses.replace(sub, box=box)
             try:
@@ -209,6 +241,8 @@ class Runner:
             ended = time.time()
             with self._lock:
                 self.stats.in_flight -= 1
+        if self._abandoned.is_set():
+            return  # the box is recovered by whoever abandoned the run; --resume runs it again
         stdout_ok = None
         if prep.expected_stdout is not None and result.verdict == "OK":
             stdout_ok = result.stdout == prep.expected_stdout

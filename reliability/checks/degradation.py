@@ -92,7 +92,7 @@ def judge(history: History, threshold: float) -> CheckResult:
         return failed(
             NAME,
             f"{len(slow)} group(s) slowed down by more than {threshold:.0%}, significantly",
-            slow + lines,
+            slow + [line for line in lines if line not in slow],  # the slow groups first, each once
         )
     if not lines:
         reason = "; ".join(too_few) if too_few else "no results outside TLE"

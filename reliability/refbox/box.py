@@ -275,6 +275,11 @@ class Refbox:
         path, uid = self.box_dir(box), self.uid(box)
         self.claim(box)
         doc = self.read_state(box)
+        if not os.path.exists(state.state_path(self.state_dir, box)):
+            # Never initialised, not damaged: record its first use as init does, or the lock file this
+            # claim made would make the missing state file look like damage to the next caller.
+            state.write(self.state_dir, doc)
+            return Result(verdict="IE", message=f"box {box} was never initialised: init it first")
         if doc["status"] != "running":
             why = doc["quarantine_reason"] or f"status {doc['status']}"
             return Result(verdict="IE", message=f"box {box} is not initialised ({why})")

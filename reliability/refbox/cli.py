@@ -11,11 +11,14 @@ import json
 import os
 import sys
 
+from reliability import bounds
 from reliability.errors import NeedsRoot, UsageError
-from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, Refbox
+from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, PROGRAM_PATH, Refbox
+from reliability.refbox.names import check_box_root, check_cgroup_name
 from reliability.targets.base import Limits, TargetError
 
 ACTIONS = ("init", "run", "cleanup", "status", "recover")
+MAX_SECONDS = 24 * 3600  # a CPU time limit of a day is already no limit for a judge
 
 
 def register(subparsers) -> None:
@@ -54,10 +57,11 @@ def handle(args: argparse.Namespace) -> int:
     action = args.box_action
     if args.box is not None and not 0 <= args.box < MAX_BOXES:
         raise UsageError(f"--box must be from 0 to {MAX_BOXES - 1}, got {args.box}")
-    if args.quota_mb <= 0:
-        raise UsageError(f"--quota-mb must be positive, got {args.quota_mb}")
+    bounds.check("--quota-mb", args.quota_mb, 1, 1024 * 1024)
     if action == "recover" and args.all and args.box is not None:
         raise UsageError("box recover takes --box N or --all, not both")
+    check_box_root(args.root)
+    check_cgroup_name(args.cgroup_name)
     run_parts = _run_parts(args) if action == "run" else None
     if os.geteuid() != 0:
         raise NeedsRoot(f"reliability box {action} (tmpfs mounts, cgroups, box uids)")
@@ -119,14 +123,12 @@ def _act(refbox: Refbox, action: str, args, run_parts) -> tuple[dict, int]:
 def _run_parts(args) -> tuple[list[str], Limits, dict[str, str]]:
     if not args.command:
         raise UsageError("box run needs a command after --, e.g. reliability box run --box 0 -- /bin/true")
-    for flag, value in (("--time", args.time), ("--mem", args.mem), ("--processes", args.processes)):
-        if value <= 0:
-            raise UsageError(f"{flag} must be positive, got {value:g}")
-    if args.output_limit <= 0:
-        raise UsageError(f"--output-limit must be positive, got {args.output_limit}")
+    bounds.check("--time", args.time, 0.001, MAX_SECONDS)
     wall = args.wall_time if args.wall_time is not None else 2 * args.time + 1
-    if wall <= 0:
-        raise UsageError(f"--wall-time must be positive, got {wall:g}")
+    bounds.check("--wall-time", wall, 0.001, 2 * MAX_SECONDS + 1)
+    bounds.check("--mem", args.mem, 1, 1024 * 1024)  # MiB: up to 1 TiB
+    bounds.check("--processes", args.processes, 1, 100_000)
+    bounds.check("--output-limit", args.output_limit, 1, 1024 * 1024 * 1024)  # KiB: up to 1 TiB
     files = {}
     for spec in args.file:
         src, _, name = spec.partition(":")
@@ -136,8 +138,24 @@ def _run_parts(args) -> tuple[list[str], Limits, dict[str, str]]:
         if not name or "/" in name or name in (".", ".."):
             raise UsageError(f"--file {spec}: the name in the box must be a plain file name")
         files[src] = name
+    _check_program(args.command[0], args.root, args.box, set(files.values()))
     limits = Limits(args.time, wall, args.mem, args.processes, args.output_limit)
     return list(args.command), limits, files
+
+
+def _check_program(program: str, root: str, box: int, copied: set[str]) -> None:
+    """The program must exist where the box will look for it: an absolute path in the jail (the host's
+    system directories), a relative one in the box (copied with --file, or already there), a bare name
+    on the box's PATH."""
+    if os.path.isabs(program):
+        found = os.path.isfile(program) and os.access(program, os.X_OK)
+    elif "/" in program:
+        name = os.path.normpath(program)
+        found = name in copied or os.path.isfile(os.path.join(root, str(box), name))
+    else:
+        found = any(os.access(os.path.join(d, program), os.X_OK) for d in PROGRAM_PATH.split(":"))
+    if not found:
+        raise UsageError(f"box run: no program {program!r} (not found or not executable)")
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from reliability.analyze import Analysis
-from reliability.report.summary import EVIDENCE_SHOWN, MARK, facts, leaks_text, verdicts_text
+from reliability.report.summary import EVIDENCE_SHOWN, MARK, executions_text, facts, leaks_text, verdicts_text
 
 
 def cell(text: str) -> str:
@@ -21,8 +21,7 @@ def summary_markdown(analysis: Analysis) -> str:
         "",
         f"seed `{f.seed}`, profile `{f.profile}`, target `{cell(f.target)}` ({cell(f.target_version)})",
         "",
-        f"executions {f.executions} in {f.duration_s:.1f} s ({f.rate_per_min:.0f}/min); "
-        f"verdicts {cell(verdicts_text(f))}; leaks: {cell(leaks_text(f))}",
+        f"{executions_text(f)}; verdicts {cell(verdicts_text(f))}; leaks: {cell(leaks_text(f))}",
         "",
     ]
     lines += [f"> {cell(note)}" for note in f.notes]

@@ -27,7 +27,8 @@ class Facts:
     profile: str
     target: str
     target_version: str
-    executions: int
+    executions: int  # results; with `skipped`, what the stage_end counts
+    skipped: int  # submissions recorded as skipped (e.g. no compiler for the language)
     duration_s: float
     rate_per_min: float
     verdicts: dict[str, int]
@@ -66,6 +67,7 @@ def facts(analysis: Analysis) -> Facts:
         target=start["target"],
         target_version=start["target_version"],
         executions=len(results),
+        skipped=len(h.of_type("skip")),
         duration_s=duration,
         rate_per_min=60.0 * len(results) / duration if duration else 0.0,
         verdicts=dict(sorted(collections.Counter(e["result"]["verdict"] for e in results).items())),
@@ -83,6 +85,11 @@ def leaks_text(f: Facts) -> str:
     return "none" if f.leaks_measured else "not measured"
 
 
+def executions_text(f: Facts) -> str:
+    skipped = f" (+{f.skipped} skipped)" if f.skipped else ""
+    return f"executions {f.executions}{skipped} in {f.duration_s:.1f} s ({f.rate_per_min:.0f}/min)"
+
+
 def verdicts_text(f: Facts) -> str:
     return ", ".join(f"{v} {n}" for v, n in f.verdicts.items()) or "none"
 
@@ -91,8 +98,7 @@ def summary_lines(analysis: Analysis) -> list[str]:
     f = facts(analysis)
     lines = [
         f"== {f.stage}: {f.verdict} (seed {f.seed}, profile {f.profile}, target {f.target})",
-        f"   executions {f.executions} in {f.duration_s:.1f} s ({f.rate_per_min:.0f}/min); verdicts "
-        + verdicts_text(f),
+        f"   {executions_text(f)}; verdicts {verdicts_text(f)}",
         f"   checks: {f.checks['passed']} passed, {f.checks['failed']} failed, {f.checks['skipped']} skipped;"
         f" leaks: {leaks_text(f)}",
     ]
@@ -120,8 +126,7 @@ def _print_rich(analysis: Analysis, stream) -> None:
         f"target {f.target} ({f.target_version})"
     )
     console.print(
-        f"executions {f.executions} in {f.duration_s:.1f} s ({f.rate_per_min:.0f}/min); "
-        f"verdicts {verdicts_text(f)}; leaks: {leaks_text(f)}",
+        f"{executions_text(f)}; verdicts {verdicts_text(f)}; leaks: {leaks_text(f)}",
         markup=False,
     )
     for note in f.notes:

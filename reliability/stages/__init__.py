@@ -5,6 +5,9 @@ from __future__ import annotations
 from reliability.errors import UsageError
 from reliability.stages.base import Stage
 
+# The names alone, for `run --help` without importing every stage (a test keeps it equal to all_stages)
+NAMES = ("stress", "leaks", "concurrent", "isolation", "exhaustion", "locks", "crash", "faults", "state")
+
 
 def all_stages() -> dict[str, Stage]:
     from reliability.stages import (

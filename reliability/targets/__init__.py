@@ -29,6 +29,12 @@ def _load(name: str, options: dict) -> Target:
                 f"unknown option(s) for target builtin: {', '.join(sorted(unknown))} "
                 f"(known: {', '.join(sorted(known))})"
             )
+        from reliability.refbox.names import check_box_root, check_cgroup_name
+
+        if "box_root" in options:
+            check_box_root(options["box_root"], "--target-option box_root")
+        if "cgroup_name" in options:
+            check_cgroup_name(options["cgroup_name"], "--target-option cgroup_name")
         if "quota_mb" in options:
             try:
                 options["quota_mb"] = int(options["quota_mb"])

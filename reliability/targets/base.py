@@ -100,6 +100,7 @@ class Target(abc.ABC):
 
     name: str = "target"
     capabilities: frozenset[str] = frozenset()
+    box_count: int | None = None  # boxes are 0..box_count-1; None: the target does not say
 
     @abc.abstractmethod
     def version(self) -> str: ...

@@ -22,6 +22,7 @@ from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Targ
 class BuiltinTarget(Target):
     name = "builtin"
     capabilities: frozenset[str] = frozenset({"locks", "state_files", "phases", "failpoints"})
+    box_count = MAX_BOXES
 
     def __init__(
         self, box_root: str = DEFAULT_BOX_ROOT, cgroup_name: str = DEFAULT_CGROUP_NAME, quota_mb: int = 64

@@ -84,6 +84,8 @@ def read(path: str | Path) -> dict:
         text = Path(path).read_text()
     except OSError as e:
         raise UsageError(f"target file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"target file {path}: not text (UTF-8 YAML expected)") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

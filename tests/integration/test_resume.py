@@ -42,17 +42,9 @@ def test_a_killed_run_resumes_with_the_same_workload_and_passes():
         "--target-option",
         f"cgroup_name=resume-{PID}",
     ]
-    base = [
-        sys.executable,
-        "-m",
-        "reliability",
-        "run",
-        "--runs",
-        str(work / "runs"),
-        "--reports",
-        str(work / "rep"),
-    ]
-    first = base + ["stress", "--profile", "smoke", "--seed", "11", "--submissions", str(SUBMISSIONS)]
+    base = [sys.executable, "-m", "reliability", "run", "--reports", str(work / "rep")]
+    first = base + ["stress", "--runs", str(work / "runs"), "--profile", "smoke", "--seed", "11"]
+    first += ["--submissions", str(SUBMISSIONS)]
     first += ["--box-base", str(BOX_BASE), *target_opts]
     proc = subprocess.Popen(
         cwd=REPO, args=first, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

@@ -3,6 +3,7 @@
 # A thin wrapper: the same code as `nox -s concurrent` and `reliability run concurrent`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/scripts/find_reliability.sh
 profile=(--profile release)
 for arg in "$@"; do [[ "$arg" == --profile* ]] && profile=(); done
-exec python3 -m reliability run concurrent "${profile[@]}" "$@"
+exec "${RELIABILITY[@]}" run concurrent "${profile[@]}" "$@"

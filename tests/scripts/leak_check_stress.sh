@@ -3,6 +3,7 @@
 # A thin wrapper: the same code as `nox -s leaks` and `reliability run leaks`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/scripts/find_reliability.sh
 profile=(--profile release)
 for arg in "$@"; do [[ "$arg" == --profile* ]] && profile=(); done
-exec python3 -m reliability run leaks "${profile[@]}" "$@"
+exec "${RELIABILITY[@]}" run leaks "${profile[@]}" "$@"

@@ -3,6 +3,7 @@
 # A thin wrapper: the same code as `nox -s exhaustion` and `reliability run exhaustion`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/scripts/find_reliability.sh
 profile=(--profile release)
 for arg in "$@"; do [[ "$arg" == --profile* ]] && profile=(); done
-exec python3 -m reliability run exhaustion "${profile[@]}" "$@"
+exec "${RELIABILITY[@]}" run exhaustion "${profile[@]}" "$@"
