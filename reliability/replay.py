@@ -18,11 +18,12 @@ from pathlib import Path
 from reliability import __version__
 from reliability.analyze import HISTORY
 from reliability.errors import UsageError
-from reliability.execute import RunOptions, execute
+from reliability.execute import RunOptions, check_boxes, execute
 from reliability.history import read
-from reliability.profiles import Sizes
+from reliability.profiles import Sizes, sizes_for
 from reliability.stages import get as get_stage
 from reliability.stages.base import Stage
+from reliability.targets import load as load_target
 
 
 def narrowed(stage: Stage, index: int) -> Stage:
@@ -50,8 +51,17 @@ def replay(run_dir: Path, index: int, target: str | None, target_options: dict, 
     if target is not None and target != recorded:
         raise UsageError(f"{run_dir} was recorded against target {recorded}, not {target}: replay it there")
     stage = get_stage(start["stage"])
+    options = dict(start.get("target_options", {})) | dict(target_options)
+    if box is not None:  # said about --box, before any stage machinery starts
+        sandbox = load_target(recorded, options)
+        try:
+            check_boxes(sandbox, [box], given_by="--box")
+        finally:
+            sandbox.close()
     recorded_box = history.results.get(index, {}).get("box", sub.box)
+    default = sizes_for(stage.name, start["profile"])
     sizes = {k: v for k, v in start["config"].items() if k in Sizes.__dataclass_fields__}
+    sizes = {k: v for k, v in sizes.items() if v != getattr(default, k)}  # what the run was told
     analysis = execute(
         narrowed(stage, index),
         RunOptions(
@@ -61,7 +71,7 @@ def replay(run_dir: Path, index: int, target: str | None, target_options: dict, 
             runs_dir=Path(run_dir) / "replays",
             reports_dir=Path(run_dir) / "replays",
             target=recorded,
-            target_options=dict(start.get("target_options", {})) | dict(target_options),
+            target_options=options,
             box_base=recorded_box if box is None else box,
         ),
     )
