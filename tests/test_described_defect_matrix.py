@@ -8,7 +8,6 @@ docs/defect-matrix.md lists these rows under "Through a described sandbox".
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from stage_runs import only
@@ -80,9 +79,10 @@ def run(targets: dict, stage_name: str, sizes: dict, defects: str = "") -> dict:
     try:
         return {c.name: c for c in execute(stage, opts).checks}
     finally:
-        # What a defect left must not be the next run's baseline; the slow-down counts from zero again.
+        # What a defect left must not be the next run's baseline; the slow-down counts from zero again
+        # (its counter is "$root.runs", beside the box root: see the script).
         target.recover()
-        Path(f"{work}/boxes.runs").unlink(missing_ok=True)
+        (work / "boxes.runs").unlink(missing_ok=True)
 
 
 def statuses(checks: dict, names) -> dict:
