@@ -1,7 +1,7 @@
 """The defect matrix through the described-target path: the built-in sandbox behind a shell script and a
 target file (tests/data/defective_box/box.sh, the box.sh of docs/targets.md), with one defect switched
 on by the target option `defects`. Each defect fails the check that exists for it, naming what it
-left where that is cheap to tell; the clean script passes the same checks in the same runs.
+left where that is cheap to tell; the clean script passes the same checks in runs of the same stages and sizes.
 docs/defect-matrix.md lists these rows under "Through a described sandbox".
 """
 
@@ -27,10 +27,11 @@ RUN_LOCK = "no overlapping runs in one initialised box"
 # stage -> (the stage, maybe narrowed; its sizes; the target file: "claimed" declares the sandbox's
 # cgroup root like docs/targets.md, "box_cgroups" only its box cgroups like the isolate 1.x profile)
 STAGES = {
-    # One group (python, OK) with one more run per window than the degradation check needs to compare.
+    # One group (python, OK) with just enough runs for the degradation check to compare its windows;
+    # three workers, so the slow-down's sleeps overlap.
     "stress": (
         only("stress", ("python/ok_sum",), own_end=True),
-        {"submissions": degradation.WINDOWS * (degradation.MIN_PER_WINDOW + 1)},
+        {"submissions": degradation.WINDOWS * degradation.MIN_PER_WINDOW, "concurrency": 3},
         "claimed",
     ),
     "leaks": (get("leaks"), {"iterations": 4}, "box_cgroups"),
