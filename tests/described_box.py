@@ -31,15 +31,18 @@ RUN_ARGS = [
 ]  # fmt: skip
 
 
-def target_doc(work: Path, cgroup_name: str, claim_cgroup_root: bool = True) -> dict:
-    """The target file of the script. Without claim_cgroup_root it declares its box cgroups only, like
-    the isolate 1.x profile: a leftover box cgroup must then be found through `box_cgroups`."""
+def target_doc(
+    work: Path, cgroup_name: str, claim_cgroup_root: bool = True, box_base: int = BOX_BASE
+) -> dict:
+    """The target file of the script, for boxes box_base..box_base+3. Without claim_cgroup_root it
+    declares its box cgroups only, like the isolate 1.x profile: a leftover box cgroup must then be
+    found through `box_cgroups`."""
     script = ["sh", "{script}", "{root}", "{cgroup_name}", "{defects}"]
     owns = {
         "box_root": "{root}",
         "box_dir": "{root}/{box}",
         "box_cgroups": ["/sys/fs/cgroup/*/{cgroup_name}/box-{box}", "/sys/fs/cgroup/{cgroup_name}/box-{box}"],
-        "uid_range": [60000 + BOX_BASE, 60000 + BOX_BASE + 3],
+        "uid_range": [60000 + box_base, 60000 + box_base + 3],
         "uid_base": 60000,
     }
     if claim_cgroup_root:
@@ -80,7 +83,9 @@ def reliability(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @contextmanager
-def described_box(prefix: str, claim_cgroup_root: bool = True) -> Iterator[tuple[Path, Path, Target]]:
+def described_box(
+    prefix: str, claim_cgroup_root: bool = True, box_base: int = BOX_BASE
+) -> Iterator[tuple[Path, Path, Target]]:
     """(work dir, target file, loaded target); everything the sandbox made is removed afterwards."""
     # Not under pytest's tmp_path: box uids must reach their box, and /tmp/pytest-of-root is 0700.
     work = Path(tempfile.mkdtemp(prefix=f"{prefix}-{PID}-"))
@@ -89,7 +94,7 @@ def described_box(prefix: str, claim_cgroup_root: bool = True) -> Iterator[tuple
     os.chmod(work / "boxes", 0o755)
     cgroup_name = f"{prefix}-{PID}"
     path = work / "target.yml"
-    path.write_text(yaml.safe_dump(target_doc(work, cgroup_name, claim_cgroup_root)))
+    path.write_text(yaml.safe_dump(target_doc(work, cgroup_name, claim_cgroup_root, box_base)))
     # For the script, when the target runs in this process: this interpreter and this checkout's package
     # whatever the working directory is.
     os.environ["PYTHON"] = sys.executable

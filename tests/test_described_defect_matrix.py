@@ -15,9 +15,13 @@ from stage_runs import only
 from reliability.checks import crash, degradation, leaks, locks, verdicts
 from reliability.execute import RunOptions, execute
 from reliability.stages import get
-from tests.described_box import BOX_BASE, described_box
+from tests.described_box import described_box
 
 pytestmark = pytest.mark.root
+
+# Box uids (60000+N) count as the sandbox's processes: a foreign process under one of ours is a leak or
+# a failed cleanup here. 980-999 is the range no other test's box numbers reach (they stop at 979).
+BOX_BASE = 980 + (os.getpid() % 5) * 4
 
 # Checks of issue 12's crash and locks items (a program running on past its limits once its supervisor
 # died; a second run admitted into a box already initialised and running).
@@ -58,8 +62,9 @@ def targets():
     """{"claimed": (work, target file, target), "box_cgroups": (...)}: two sandboxes of their own."""
     if os.geteuid() != 0:
         pytest.skip("the built-in sandbox behind the script needs root")
-    with described_box("defbox") as claimed, described_box("defbox-cg", claim_cgroup_root=False) as bare:
-        yield {"claimed": claimed, "box_cgroups": bare}
+    with described_box("defbox", box_base=BOX_BASE) as claimed:
+        with described_box("defbox-cg", claim_cgroup_root=False, box_base=BOX_BASE) as bare:
+            yield {"claimed": claimed, "box_cgroups": bare}
 
 
 def run(targets: dict, stage_name: str, sizes: dict, defects: str = "") -> dict:
