@@ -7,7 +7,7 @@
 #   leave_box_cgroup  the box cgroup made again after a cleanup that said ok
 #   leave_box_dir     the box directory made again after a cleanup that said ok
 #   wrong_verdict     an OK run reported as RE
-#   slowdown          every init waits longer than the one before (N*N*6 ms for the N-th)
+#   slowdown          every init waits longer than the one before (N*N*8 ms for the N-th)
 # Without defects the script execs the CLI: the process the pipeline starts (and the crash stage kills)
 # is the sandbox itself, as in docs/targets.md. $PYTHON is the interpreter with this package.
 root=$1; cgroup=$2; defects=$3; action=$4; shift 4
@@ -30,7 +30,7 @@ if [ -n "$points" ]; then
 fi
 
 if has slowdown && [ "$action" = init ]; then
-  # The N-th init of the run waits N*N*6 ms: 6 s by the 32nd. Quadratic, so the late runs wait seconds
+  # The N-th init of the run waits N*N*8 ms: 8 s by the 32nd. Quadratic, so the late runs wait seconds
   # more than the early ones (above the noise of a loaded host's CLI calls, seconds each) for a small
   # total; in init, which the pipeline times as part of the run (started before init) with no tight
   # guard (the run command's hang guard is wall + 10 s). One line per init so far, in a file beside
@@ -38,7 +38,7 @@ if has slowdown && [ "$action" = init ]; then
   count="$root.runs"
   echo >>"$count"
   n=$(wc -l <"$count")
-  ms=$((n * n * 6))
+  ms=$((n * n * 8))
   sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 fi
 
