@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,113 +30,17 @@ from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Targ
 from reliability.targets.command import CommandTarget
 from reliability.targets.described import PROFILE_DIR, description_for
 from reliability.targets.description import describe
+from tests.described_box import BOX_BASE, PID, described_box, reliability, target_doc
 
-REPO = Path(__file__).resolve().parents[2]
-PID = os.getpid()
-BOX_BASE = 200 + (PID % 90) * 4  # four boxes of our own: box uids 60000+N are shared with other tests
 LIMITS = Limits(cpu_s=1.0, wall_s=2.0, mem_mb=64, processes=16, output_kb=64)
-
-SCRIPT = """#!/bin/sh
-# box.sh ROOT CGROUP ACTION ARGS...: the built-in sandbox's CLI (one JSON object per call).
-root=$1; cgroup=$2; action=$3; shift 3
-exec "$PYTHON" -m reliability box "$action" --root "$root" --cgroup-name "$cgroup" "$@"
-"""
-
-
-def target_doc(work: Path) -> dict:
-    script = ["sh", "{script}", "{root}", "{cgroup_name}"]
-    return {
-        "format": 1,
-        "name": "refbox-script",
-        "options": {
-            "root": str(work / "boxes"),
-            "cgroup_name": f"cmdtarget-{PID}",
-            "script": str(work / "box.sh"),
-        },
-        "commands": {
-            "init": [*script, "init", "--box", "{box}"],
-            "run": [
-                *script,
-                "run",
-                "--box",
-                "{box}",
-                "--time",
-                "{cpu_s}",
-                "--wall-time",
-                "{wall_s}",
-                "--mem",
-                "{mem_mb}",
-                "--processes",
-                "{processes}",
-                "--output-limit",
-                "{output_kb}",
-                "{files}",
-                "--",
-                "{command}",
-            ],
-            "cleanup": [*script, "cleanup", "--box", "{box}"],
-            "recover_all": [*script, "recover"],
-        },  # fmt: skip
-        "files": {"option": ["--file", "{src}:{name}"]},
-        "result": {
-            "format": "json",
-            "fields": {
-                f: f for f in ("verdict", "cpu_s", "wall_s", "exit_code", "signal", "message", "stdout")
-            }
-            | {"peak_mem": "peak_mem_kb"},
-            "statuses": {v: v for v in ("OK", "TLE", "MLE", "RE", "OLE", "IE")},
-        },
-        "owns": {
-            "box_root": "{root}",
-            "box_dir": "{root}/{box}",
-            "cgroup_roots": ["/sys/fs/cgroup/*/{cgroup_name}", "/sys/fs/cgroup/{cgroup_name}"],
-            "box_cgroups": [
-                "/sys/fs/cgroup/*/{cgroup_name}/box-{box}",
-                "/sys/fs/cgroup/{cgroup_name}/box-{box}",
-            ],
-            "uid_range": [60000 + BOX_BASE, 60000 + BOX_BASE + 3],
-            "uid_base": 60000,
-        },
-    }
-
-
-def reliability(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHON=sys.executable)
-    cmd = [sys.executable, "-m", "reliability", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def described(request):
+def described():
     if os.geteuid() != 0:
         pytest.skip("the built-in sandbox behind the script needs root")
-    # Not under pytest's tmp_path: box uids must reach their box, and /tmp/pytest-of-root is 0700.
-    work = Path(tempfile.mkdtemp(prefix=f"cmd-target-{PID}-"))
-    (work / "boxes").mkdir()
-    os.chmod(work, 0o755)
-    os.chmod(work / "boxes", 0o755)
-    (work / "box.sh").write_text(SCRIPT)
-    path = work / "target.yml"
-    path.write_text(yaml.safe_dump(target_doc(work)))
-    # For the script, when the target runs in this process: this interpreter and this checkout's package
-    # whatever the working directory is (set for the module's tests, like the fixture's scope).
-    os.environ["PYTHON"] = sys.executable
-    os.environ["PYTHONPATH"] = str(REPO)
-    target = load(str(path))
-    try:
-        target.recover()  # first use makes the sandbox's state dir: before any snapshot, as an operator would
-        yield work, path, target
-    finally:
-        try:
-            target.recover()
-        finally:
-            target.close()
-            shutil.rmtree(work, ignore_errors=True)
-            for root in target.owned().cgroup_roots:
-                for sub in (
-                    sorted(Path(root).glob("**/"), key=lambda p: -len(p.parts)) if os.path.isdir(root) else []
-                ):
-                    sub.rmdir()
+    with described_box("cmdtarget") as made:
+        yield made
 
 
 def foreign_failures(work: Path) -> list[str]:
@@ -193,7 +94,7 @@ def test_target_check_runs_one_ok_submission(described):
 
 def test_an_unparseable_result_is_ie_with_the_raw_output_kept(described, tmp_path):
     work, _, _ = described
-    doc = target_doc(work)
+    doc = target_doc(work, f"cmdtarget-{PID}")
     doc["commands"]["run"] = ["sh", "-c", "echo 'sandbox says: not json'", "{files}", "{command}"]
     path = tmp_path / "garbled.yml"
     path.write_text(yaml.safe_dump(doc))
@@ -377,7 +278,7 @@ def test_per_box_lock_and_state_files_render_with_the_box(tmp_path):
     assert rustbox.schema_of("/var/lib/rustbox/other.json") is None
     assert "/var/run/rustbox/locks/box-*.lock" in rustbox.owned().state_files
 
-    doc = target_doc(tmp_path)
+    doc = target_doc(tmp_path, f"cmdtarget-{PID}")
     doc["owns"]["state_files"] = [
         {"glob": "{root}/all.json"},
         {"glob": "{root}/.state/{box}/state.json", "schema": "box-state", "format": "json"},

@@ -1,0 +1,51 @@
+#!/bin/sh
+# box.sh ROOT CGROUP DEFECTS ACTION ARGS...: the built-in sandbox's CLI (one JSON object per call), the
+# box.sh of docs/targets.md with one more argument: DEFECTS, a comma-separated list (may be empty) of
+# bugs to switch on, so the checks can be shown failing through a described target:
+#   orphans           the program and the sandbox's inner supervisor outlive a killed CLI, unbounded
+#   no_run_lock       no box lock taken: runs overlap in one box
+#   leave_box_cgroup  the box cgroup made again after a cleanup that said ok
+#   leave_box_dir     the box directory made again after a cleanup that said ok
+#   wrong_verdict     an OK run reported as RE
+#   slowdown          every init waits longer than the one before (N*N*8 ms for the N-th)
+# Without defects the script execs the CLI: the process the pipeline starts (and the crash stage kills)
+# is the sandbox itself, as in docs/targets.md. $PYTHON is the interpreter with this package.
+root=$1; cgroup=$2; defects=$3; action=$4; shift 4
+
+has() { case ",$defects," in *",$1,"*) return 0 ;; esac; return 1; }
+
+points=
+for defect in $(echo "$defects" | tr , ' '); do
+  case $defect in
+    orphans) points=$points,defect.keep_orphans ;;
+    no_run_lock) points=$points,defect.skip_lock ;;
+    leave_box_cgroup) points=$points,defect.leave_cgroup ;;  # the refbox's own: box-N made again
+    wrong_verdict) points=$points,defect.wrong_verdict ;;
+    leave_box_dir | slowdown) ;;  # done by this script, below
+    *) echo "box.sh: unknown defect '$defect'" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$points" ]; then
+  export REFBOX_FAILPOINTS="${points#,}"
+fi
+
+if has slowdown && [ "$action" = init ]; then
+  # The N-th init of the run waits N*N*8 ms: 8 s by the 32nd. Quadratic, so the late runs wait seconds
+  # more than the early ones (above the noise of a loaded host's CLI calls, seconds each) for a small
+  # total; in init, which the pipeline times as part of the run (started before init) with no tight
+  # guard (the run command's hang guard is wall + 10 s). One line per init so far, in a file beside
+  # the box root (inside it, it would be a leaked temp dir).
+  count="$root.runs"
+  echo >>"$count"
+  n=$(wc -l <"$count")
+  ms=$((n * n * 8))
+  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+fi
+
+if has leave_box_dir && [ "$action" = cleanup ]; then
+  # ARGS are "--box N": once the sandbox says the box is clean, its directory comes back.
+  "$PYTHON" -m reliability box cleanup --root "$root" --cgroup-name "$cgroup" "$@" || exit
+  exec mkdir -p "$root/$2"
+fi
+
+exec "$PYTHON" -m reliability box "$action" --root "$root" --cgroup-name "$cgroup" "$@"
