@@ -115,14 +115,6 @@ def test_reported_fails_unless_the_runs_verdict_is_ie_naming_the_step(tmp_path, 
     assert any("must be IE naming the step" in line for line in result.evidence)
 
 
-def test_reported_fails_when_the_run_has_no_result(tmp_path):
-    b = HistoryBuilder(tmp_path, stage="faults")
-    b.journal.append("evidence", label=faults.LABEL, evidence=case("unmount", 0))
-    b.end()
-    result = {c.name: c for c in faults.check(b.read())}[faults.REPORTED]
-    assert result.status == "failed" and "no result recorded for the run" in result.evidence[0]
-
-
 def test_only_skipped_injections_skip_every_check_with_the_reasons(tmp_path):
     cases = [{"step": "unmount", "index": 0, "box": 2, "skipped": "no busy mount here"}]
     result = checks(tmp_path, cases)
@@ -160,3 +152,30 @@ def test_an_injected_cleanup_failure_excuses_its_ie_but_a_skipped_injection_excu
     assert faults.injected_cleanup_failures(history) == {0}
     [result] = verdicts.check(history)
     assert result.status == "failed" and len(result.evidence) == 1 and "index 1 " in result.evidence[0]
+
+
+def test_the_verdict_problem_is_told_word_for_word(tmp_path):
+    result = checks(tmp_path, [case("unmount", 0)], verdict="OK", message="fine")[faults.REPORTED]
+    assert result.evidence == [
+        "unmount (index 0, box 2, failpoint): the run's verdict is OK ('fine') although its cleanup failed at "
+        "unmount: must be IE naming the step"
+    ]
+
+
+def test_an_ie_without_a_message_does_not_name_the_step(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="faults")
+    b.journal.append(
+        "result", index=0, box=2, result={"verdict": "IE"}, started=1.0, ended=2.0, stdout_ok=None
+    )
+    b.journal.append("evidence", label=faults.LABEL, evidence=case("unmount", 0))
+    b.end()
+    result = {c.name: c for c in faults.check(b.read())}[faults.REPORTED]
+    assert result.evidence == [
+        "unmount (index 0, box 2, failpoint): the run's verdict is IE ('') although its cleanup failed at "
+        "unmount: must be IE naming the step"
+    ]
+    b = HistoryBuilder(tmp_path / "b", stage="faults")
+    b.journal.append("evidence", label=faults.LABEL, evidence=case("unmount", 0))
+    b.end()
+    result = {c.name: c for c in faults.check(b.read())}[faults.REPORTED]
+    assert result.evidence == ["unmount (index 0, box 2, failpoint): no result recorded for the run"]
