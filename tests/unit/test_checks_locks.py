@@ -123,3 +123,32 @@ def test_overlapping_takes_the_later_run_as_the_one_to_beat():
     assert overlapping(spans)[-1] == "box 1: index 2 ran from 4.000 while index 1 ran until 5.000"
     assert overlapping([(1, 0.0, 1.0, 0), (1, 1.0, 2.0, 1)]) == []  # touching is not overlapping
     assert overlapping([]) == []
+
+
+def test_the_messages_say_what_was_measured(tmp_path):
+    result = checks(tmp_path, ONE_AT_A_TIME + [(3, 0.0, 1.0, {"box": 2})], SUBCASES_OK)
+    assert result[locks.OVERLAP].message == "4 executions in 2 box(es), none overlapping"
+    assert result[locks.MARKER].message == "4 executions, each alone in its box"
+    assert result[locks.REFUSALS].message == "0 refused, each with a cause"
+    result = checks(tmp_path / "b", [(0, 0.0, 2.0), (1, 1.0, 3.0, {"stdout": "x" * 400})])
+    assert result[locks.OVERLAP].message == "1 overlapping executions (split brain)"
+    assert result[locks.MARKER].message == "1 of 2 executions saw another run or failed"
+    assert result[locks.MARKER].evidence == [f"box 1 index 1: verdict OK, stdout {'x' * 300!r}"]
+    result = checks(tmp_path / "c", [(0, 0.0, 1.0, {"verdict": "IE", "message": "locked"})])
+    assert result[locks.MARKER].message == "no execution ran: nothing to witness"
+    assert result[locks.OVERLAP].message == "no execution ran (1 refused): lock integrity not measured"
+
+
+def test_a_result_without_wall_time_is_judged_by_its_whole_interval(tmp_path):
+    assert locks.window({"started": 1.0, "ended": 3.0, "result": {}}) == (1.0, 3.0)
+    b = HistoryBuilder(tmp_path, stage="locks")
+    for index, started, ended in ((0, 0.0, 2.0), (1, 1.0, 3.0)):
+        b.journal.append(
+            "result", index=index, box=1, result={"verdict": "OK", "stdout": "alone"}, started=started,
+            ended=ended, stdout_ok=None,
+        )  # fmt: skip
+    b.end()
+    result = {c.name: c for c in locks.check(b.read())}[locks.OVERLAP]
+    assert result.status == "failed" and result.evidence == [
+        "box 1: index 1 ran from 1.000 while index 0 ran until 2.000"
+    ]
