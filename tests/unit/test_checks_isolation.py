@@ -68,5 +68,41 @@ def test_a_case_not_run_or_without_host_evidence_is_skipped(tmp_path):
         and "no run of hostile/fork_bomb" in result["fork_bomb"].message
     )
     result = checks(tmp_path / "b", host=None)
-    assert result["connect"].status == "skipped" and "escape cannot be ruled out" in result["connect"].message
+    assert result["connect"].message == "no host evidence in the history: the escape cannot be ruled out"
     assert result["setuid"].status == "passed"  # needs no host evidence
+
+
+def test_the_evidence_of_a_wrong_verdict_and_a_leaked_secret_is_exact(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="isolation")
+    b.submit(0, "hostile/fork_bomb", "cpp", "TLE")
+    b.journal.append(
+        "result", index=0, box=1, result={"verdict": "OK", "message": "exited 0"}, started=1.0, ended=2.0,
+        stdout_ok=None,
+    )  # fmt: skip
+    b.submit(1, "hostile/read_host_file", "cpp", "OK")
+    b.journal.append(
+        "result", index=1, box=1, result={"verdict": "OK", "stdout": "s3cret"}, started=1.0, ended=2.0,
+        stdout_ok=None,
+    )  # fmt: skip
+    b.submit(2, "hostile/setuid", "cpp", "OK")
+    b.journal.append(
+        "result", index=2, box=1, result={"verdict": "OK"}, started=1.0, ended=2.0, stdout_ok=None
+    )
+    b.journal.append("evidence", label="isolation host", evidence=HOST)
+    b.end()
+    result = {c.name.split()[1]: c for c in isolation.check(b.read())}
+    assert result["fork_bomb"].evidence == ["expected TLE, got OK: 'exited 0'"]
+    assert result["read_host_file"].evidence == ["escape: the host secret is in the program's stdout"]
+    assert result["setuid"].status == "passed" and result["setuid"].evidence == [""]
+
+
+def test_only_hostile_programs_with_a_submission_are_judged(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="isolation")
+    b.submit(0, "cleanup/fork_bomb", "cpp", "OK")  # not hostile/, though [8:] reads like a case
+    b.result(0, "OK")
+    b.result(1, "OK")  # no submission recorded at all
+    b.end()
+    result = {c.name.split()[1]: c for c in isolation.check(b.read())}
+    assert result["fork_bomb"].status == "skipped"
+    assert result["setuid"].message == "no run of hostile/setuid (skipped or not reached)"
+    assert result["connect"].status == "skipped"

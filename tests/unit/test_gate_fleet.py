@@ -98,3 +98,22 @@ def test_a_failure_without_a_message_still_names_the_case(tmp_path):
     result = gate(tmp_path)
     assert result.reasons == ["s.xml: suite 's': failure in 'x': "]
     assert result.rows[0][2:] == (1, 1, 0, 0, "FAIL")
+
+
+def test_a_bare_testsuite_file_is_merged_and_the_output_folder_is_made(tmp_path):
+    (tmp_path / "h3").mkdir()
+    (tmp_path / "h3" / "bare.xml").write_text('<testsuite name="bare"><testcase name="x"/></testsuite>')
+    out = write_merged_junit(tmp_path, tmp_path / "new" / "deeper" / "all.xml")
+    assert out.read_text(encoding="utf-8").startswith("<?xml version='1.0' encoding='utf-8'?>")
+    [suite] = ET.parse(out).getroot().findall("testsuite")
+    assert (suite.get("name"), suite.get("hostname")) == ("bare", "h3")
+
+
+def test_the_table_is_padded_on_the_right(tmp_path):
+    write_suite(tmp_path / "h1" / "stress.xml", "stress", GOOD, {})
+    lines = format_table(gate(tmp_path)).splitlines()
+    assert lines[:2] == [
+        "file           suite   tests  failures  errors  skipped  verdict",
+        "h1/stress.xml  stress  2      0         0       1        pass",
+    ]
+    assert lines[2] == "" and lines[3] == "host  stress"
