@@ -86,3 +86,19 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of the checks, the probes' diff and the gate against tests/unit (README: "Mutation
+    testing"; configured in pyproject.toml). Prints the score and every mutant not killed."""
+    _install(session, "[dev]")
+    session.install("mutmut==3.8.1")  # 3.3.x ships a top-level `tests` package that shadows ours
+    session.run("mutmut", "run", "--max-children", "2")
+    lines = session.run("mutmut", "results", "--all", "true", silent=True).splitlines()
+    status = dict(line.strip().rsplit(": ", 1) for line in lines if ": " in line)
+    caught = sum(s in ("killed", "timeout") for s in status.values())
+    for name, s in sorted(status.items()):
+        if s not in ("killed", "timeout"):
+            print(f"{s}: {name}  (mutmut show {name})")
+    print(f"mutation score: {caught} of {len(status)} mutants killed ({caught / max(1, len(status)):.1%})")

@@ -47,7 +47,7 @@ def _deadlock(history: History) -> CheckResult:
         evidence = [f"no execution finished for {e['stalled_s']:.1f} s with {e['in_flight']} in flight"]
         for thread, frames in sorted(e["stacks"].items()):
             evidence.append(
-                f"{thread}: {' <- '.join(f.strip().splitlines()[0] for f in reversed(frames[-3:]))}"
+                f"{thread}: {' <- '.join((f.strip().splitlines() or [''])[0] for f in reversed(frames[-3:]))}"
             )
         return failed(DEADLOCK, f"deadlock: the watchdog fired after {e['done']} executions", evidence)
     stall = history.stage_start["config"].get("watchdog_s", 0)

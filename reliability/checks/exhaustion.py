@@ -55,18 +55,18 @@ def _case(case: str, title: str, runs: list[dict], skip_reason: str | None) -> C
     for r in runs:
         res = r["result"]
         if res["verdict"] == "IE":
-            if not res["message"].strip():
+            if not res.get("message", "").strip():
                 bad.append(f"index {r['index']} box {r['box']}: IE without a cause")
         elif res["verdict"] != "OK" or r["stdout_ok"] is False:
             bad.append(
-                f"index {r['index']} box {r['box']}: verdict {res['verdict']} ({res['message']}), "
-                f"stdout {res['stdout'].strip()[:200]!r}"
+                f"index {r['index']} box {r['box']}: verdict {res['verdict']} ({res.get('message', '')}), "
+                f"stdout {res.get('stdout', '').strip()[:200]!r}"
             )
     if bad:
         return failed(title, f"{len(bad)} of {len(runs)} runs neither right nor a clear error", bad)
     kinds = sorted(
         {
-            r["result"]["verdict"] + (": " + r["result"]["message"] if r["result"]["message"] else "")
+            r["result"]["verdict"] + (": " + r["result"]["message"] if r["result"].get("message") else "")
             for r in runs
         }
     )
@@ -78,7 +78,7 @@ def _after(after: list) -> CheckResult:
         return failed(AFTER, "no plain run after the faults: recovery not measured")
     wrong = [
         f"index {r['index']} {sub.program}: expected {sub.expected}, got {r['result']['verdict']} "
-        f"({r['result']['message']})"
+        f"({r['result'].get('message', '')})"
         for sub, r in after
         if r["result"]["verdict"] != sub.expected or r["stdout_ok"] is False
     ]

@@ -81,7 +81,7 @@ def overlaps(ran: list[dict]) -> list[str]:
 
 def window(r: dict) -> tuple[float, float]:
     """When the program ran, at the latest start the history allows (see the module docstring)."""
-    return max(r["started"], r["ended"] - r["result"]["wall_s"]), r["ended"]
+    return max(r["started"], r["ended"] - r["result"].get("wall_s", r["ended"] - r["started"])), r["ended"]
 
 
 def _overlap(history: History, ran: list[dict]) -> CheckResult:
@@ -101,9 +101,9 @@ def _marker(ran: list[dict]) -> CheckResult:
         return failed(MARKER, "no execution ran: nothing to witness")
     bad = [
         f"box {r['box']} index {r['index']}: verdict {r['result']['verdict']}, stdout "
-        f"{r['result']['stdout'].strip()[:300]!r}"
+        f"{r['result'].get('stdout', '').strip()[:300]!r}"
         for r in ran
-        if r["result"]["verdict"] != "OK" or r["result"]["stdout"].strip() != "alone"
+        if r["result"]["verdict"] != "OK" or r["result"].get("stdout", "").strip() != "alone"
     ]
     if bad:
         return failed(MARKER, f"{len(bad)} of {len(ran)} executions saw another run or failed", bad)
@@ -115,7 +115,7 @@ def _refusals(history: History) -> CheckResult:
     silent = [
         f"box {r['box']} index {r['index']}: IE without a cause"
         for r in refused
-        if not r["result"]["message"]
+        if not r["result"].get("message")
     ]
     if silent:
         return failed(REFUSALS, f"{len(silent)} refusals without a cause", silent)

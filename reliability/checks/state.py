@@ -170,5 +170,5 @@ def _recovered(at: str, e: dict) -> tuple[list[str], str]:
     problems += probe_problems(at, e["probe"])
     return (
         problems,
-        f"{at}: recover: {'; '.join(rec['recover']) or 'nothing left'}; probe {e['probe']['verdict']}",
+        f"{at}: recover: {'; '.join(rec['recover']) or 'nothing left'}; probe {e['probe'].get('verdict')}",
     )

@@ -66,7 +66,14 @@ def test_the_run_is_complete_exclusive_bounded_and_sampled(run_dir):
     assert {s.language for s in history.submissions.values()} == {"cpp", "python"}
     for name in (concurrency.DEADLOCK, concurrency.EXCLUSIVE, concurrency.QUEUE):
         assert checks[name].status == "passed", checks[name]
-    assert checks[concurrency.RATE].status in ("passed", "failed")  # measured either way, never skipped
+    # On a shared 2-core host the smoke target (600/min) may or may not be reached; either way the rate is
+    # measured, never skipped, and the verdict is the one the history's own timestamps give.
+    target = history.stage_start["config"]["min_rate_per_min"]
+    results = history.results.values()
+    span = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    rate = 60.0 * len(results) / span
+    assert target == 600 and checks[concurrency.RATE].message.startswith(f"{rate:.0f} executions a minute")
+    assert checks[concurrency.RATE].status == ("passed" if rate >= target else "failed")
     assert "napped\n" in {r["result"]["stdout"] for r in history.results.values()}
 
 

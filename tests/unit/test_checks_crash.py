@@ -1,0 +1,107 @@
+"""The crash checks on synthetic "crash" events: each check fails on its own evidence and passes without
+it; a phase that was skipped or missed is never counted as passed."""
+
+from __future__ import annotations
+
+import pytest
+from aftermath_events import OK_PROBE, left, recovered
+from synthetic_history import HistoryBuilder
+
+from reliability.checks import crash
+
+PHASES = ("setup", "execute", "timeout", "cleanup", "verdict")
+
+
+def event(phase: str, index: int, **change) -> dict:
+    e = {
+        "index": index,
+        "box": 3,
+        "phase": phase,
+        "killed": {"pid": 100 + index, "how": "SIGKILL"},
+        "left": left(),
+        "recovered": recovered(),
+        "probe": dict(OK_PROBE),
+    }
+    return {**e, **change}
+
+
+def checks(tmp_path, events: list[dict]) -> dict:
+    b = HistoryBuilder(tmp_path, stage="crash")
+    for e in events:
+        b.journal.append("crash", **e)
+    b.end(executions=len(events))
+    return {c.name: c for c in crash.check(b.read())}
+
+
+def every_phase(**change_at_execute) -> list[dict]:
+    return [event(p, i, **(change_at_execute if p == "execute" else {})) for i, p in enumerate(PHASES)]
+
+
+def test_every_check_passes_when_each_phase_was_killed_and_recovered(tmp_path):
+    result = checks(tmp_path, every_phase())
+    assert [result[n].status for n in crash.NAMES] == ["passed"] * len(crash.NAMES)
+    assert result[crash.KILLED].message.startswith("5 crashes at cleanup, execute, setup, timeout, verdict")
+    assert "killed pid 101 (SIGKILL); recover: box 3" in result[crash.LEFT].evidence[1]
+
+
+@pytest.mark.parametrize(
+    "change,name,line",
+    [
+        ({"killed": {}}, crash.KILLED, "execute (index 1, box 3): the supervisor never reached the phase"),
+        ({"left": left(mounts=["tmpfs /b/3"])}, crash.LEFT, "execute (index 1, box 3): mounts: tmpfs /b/3"),
+        (
+            {"left": {"leaks": {}, "state_files": ["state.json: not JSON"]}},
+            crash.STATE,
+            "execute (index 1, box 3): state.json: not JSON",
+        ),
+        ({"recovered": recovered(gone={"mounts": ["/"]})}, crash.RECOVERED, "gone mounts: /"),
+        (
+            {"recovered": recovered(state_files=["state.json: bad"])},
+            crash.RECOVERED,
+            "after recover: state.json: bad",
+        ),
+        ({"probe": {**OK_PROBE, "verdict": "WA"}}, crash.HEALTHY, "probe got WA"),
+    ],
+)
+def test_each_check_fails_on_its_own_evidence_and_only_that_one(tmp_path, change, name, line):
+    result = checks(tmp_path, every_phase(**change))
+    assert result[name].status == "failed"
+    assert any(line in e for e in result[name].evidence), result[name].evidence
+    others = [n for n in crash.NAMES if n != name]
+    assert [result[n].status for n in others] == ["passed"] * len(others)
+
+
+def test_no_crash_injected_skips_every_check(tmp_path):
+    result = checks(tmp_path, [])
+    for name in crash.NAMES:
+        assert result[name].status == "skipped" and "no crash was injected" in result[name].message
+
+
+def test_only_skipped_phases_skip_every_check_with_the_reasons(tmp_path):
+    events = [{"index": 0, "box": 3, "phase": "verdict", "skipped": "the target reports no phases"}]
+    result = checks(tmp_path, events)
+    for name in crash.NAMES:
+        assert result[name].status == "skipped"
+        assert result[name].message == "verdict (index 0): the target reports no phases"
+
+
+def test_a_missed_phase_skips_killed_and_is_left_out_of_the_others(tmp_path):
+    events = every_phase()[:4] + [
+        event("verdict", 4, killed={}, missed="the command finished first", left=left(mounts=["m"]))
+    ]
+    result = checks(tmp_path, events)
+    assert result[crash.KILLED].status == "skipped"
+    assert "verdict (index 4): the command finished first" in result[crash.KILLED].message
+    assert result[crash.LEFT].status == "passed"  # the missed phase injected no crash
+    assert "skipped verdict (index 4): not killed, the command finished first" in result[crash.LEFT].evidence
+
+
+def test_a_missed_phase_does_not_hide_a_phase_never_reached(tmp_path):
+    events = every_phase(killed={}) + [event("verdict", 5, killed={}, missed="too quick")]
+    assert checks(tmp_path, events)[crash.KILLED].status == "failed"
+
+
+def test_a_skipped_phase_beside_crashes_is_named_in_the_summary(tmp_path):
+    events = every_phase()[:4] + [{"index": 4, "box": 3, "phase": "verdict", "skipped": "no phases"}]
+    result = checks(tmp_path, events)[crash.KILLED]
+    assert result.status == "passed" and result.message.endswith("; skipped: verdict (index 4): no phases")

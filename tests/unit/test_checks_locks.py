@@ -1,0 +1,154 @@
+"""The lock checks on synthetic histories: overlapping windows, the in-box marker, refusals with and
+without a cause, and the stale/corrupt sub-cases, each failing on its defect and passing without it."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic_history import HistoryBuilder
+
+from reliability.checks import locks
+from reliability.checks.overlap import overlapping
+
+
+def run(b, index, started, ended, verdict="OK", stdout="alone\n", wall_s=None, message="", box=1):
+    wall = ended - started if wall_s is None else wall_s
+    result = {"verdict": verdict, "wall_s": wall, "stdout": stdout, "message": message}
+    b.journal.append(
+        "result", index=index, box=box, result=result, started=started, ended=ended, stdout_ok=None
+    )
+
+
+def checks(tmp_path, runs, evidence=(), capabilities=("locks",)) -> dict:
+    b = HistoryBuilder(tmp_path, stage="locks")
+    for args in runs:
+        run(b, *args[:3], **(args[3] if len(args) > 3 else {}))
+    for label, ev in evidence:
+        b.journal.append("evidence", label=label, evidence=ev)
+    b.end()
+    history = b.read()
+    history.stage_start["capabilities"] = list(capabilities)
+    return {c.name: c for c in locks.check(history)}
+
+
+ONE_AT_A_TIME = [(0, 0.0, 1.0), (1, 1.0, 2.0), (2, 2.0, 3.0)]
+SUBCASES_OK = [
+    ("lock holder killed", {"ok": True, "summary": "usable after 0.2 s", "lines": ["new run alone"]}),
+    ("lock file corrupted", {"ok": True, "summary": "3 damages handled"}),
+]
+
+
+def test_runs_one_at_a_time_pass_every_check(tmp_path):
+    result = checks(tmp_path, ONE_AT_A_TIME, SUBCASES_OK)
+    assert [c.status for c in result.values()] == ["passed"] * 5
+    assert result[locks.STALE].evidence == ["new run alone"]
+
+
+def test_overlapping_runs_fail_naming_both(tmp_path):
+    result = checks(tmp_path, [(0, 0.0, 2.0), (1, 1.0, 3.0)])[locks.OVERLAP]
+    assert result.status == "failed"
+    assert result.evidence == ["box 1: index 1 ran from 1.000 while index 0 ran until 2.000"]
+
+
+def test_a_wait_for_the_lock_inside_run_is_not_an_overlap(tmp_path):
+    # index 1 was called at 0.5 but waited for the lock: its program ran for its last 1 s only
+    result = checks(tmp_path, [(0, 0.0, 1.0), (1, 0.5, 2.0, {"wall_s": 1.0})])[locks.OVERLAP]
+    assert result.status == "passed"
+    assert locks.window({"started": 0.5, "ended": 2.0, "result": {"wall_s": 1.0}}) == (1.0, 2.0)
+    assert locks.window({"started": 1.5, "ended": 2.0, "result": {"wall_s": 1.0}}) == (1.5, 2.0)
+
+
+def test_runs_in_different_boxes_may_overlap(tmp_path):
+    result = checks(tmp_path, [(0, 0.0, 2.0, {"box": 1}), (1, 1.0, 3.0, {"box": 2}), (2, 3.0, 4.0)])
+    assert result[locks.OVERLAP].status == "passed"
+
+
+def test_no_box_used_twice_is_skipped_not_passed(tmp_path):
+    result = checks(tmp_path, [(0, 0.0, 1.0, {"box": 1}), (1, 0.0, 1.0, {"box": 2})])[locks.OVERLAP]
+    assert result.status == "skipped" and "no contention" in result.message
+
+
+def test_nothing_ran_fails_both_witnesses(tmp_path):
+    result = checks(tmp_path, [(0, 0.0, 1.0, {"verdict": "IE", "message": "locked"})])
+    assert result[locks.OVERLAP].status == "failed" and "(1 refused)" in result[locks.OVERLAP].message
+    assert result[locks.MARKER].status == "failed"
+
+
+@pytest.mark.parametrize("change", [{"stdout": "seen index 4\n"}, {"verdict": "RE"}])
+def test_the_marker_fails_when_a_run_saw_another_or_failed(tmp_path, change):
+    result = checks(tmp_path, ONE_AT_A_TIME[:2] + [(2, 2.0, 3.0, change)])[locks.MARKER]
+    assert result.status == "failed" and result.evidence[0].startswith("box 1 index 2: verdict ")
+
+
+def test_a_refusal_needs_a_cause(tmp_path):
+    refused = (3, 3.0, 3.1, {"verdict": "IE", "message": ""})
+    result = checks(tmp_path, ONE_AT_A_TIME + [refused])[locks.REFUSALS]
+    assert result.status == "failed" and result.evidence == ["box 1 index 3: IE without a cause"]
+    refused[3]["message"] = "box 1 is locked by pid 5"
+    result = checks(tmp_path / "b", ONE_AT_A_TIME + [refused])[locks.REFUSALS]
+    assert result.status == "passed" and result.evidence == ["box 1 is locked by pid 5"]
+
+
+def test_subcases_fail_on_their_evidence_skip_when_absent_or_skipped(tmp_path):
+    evidence = [
+        ("lock holder killed", {"ok": False, "summary": "box still locked after 10 s", "lines": ["pid 7"]}),
+        ("lock file corrupted", {"skipped": "no lock file declared"}),
+    ]
+    result = checks(tmp_path, ONE_AT_A_TIME, evidence)
+    assert (result[locks.STALE].status, result[locks.STALE].evidence) == ("failed", ["pid 7"])
+    assert (result[locks.CORRUPT].status, result[locks.CORRUPT].message) == (
+        "skipped",
+        "no lock file declared",
+    )
+    result = checks(tmp_path / "b", ONE_AT_A_TIME)
+    assert result[locks.STALE].status == "skipped" and "not run" in result[locks.STALE].message
+
+
+def test_a_target_without_locks_skips_the_subcases(tmp_path):
+    result = checks(tmp_path, ONE_AT_A_TIME, SUBCASES_OK, capabilities=())
+    assert [result[n].status for n in locks.SUBCASES.values()] == ["skipped", "skipped"]
+    assert result[locks.STALE].message == "target has no locks"
+
+
+def test_overlapping_compares_with_the_latest_end_not_only_the_neighbour():
+    # index 2 starts after index 1 ended, but inside the long index 0
+    spans = [(1, 0.0, 10.0, 0), (1, 1.0, 2.0, 1), (1, 3.0, 4.0, 2), (1, 10.0, 11.0, 3)]
+    assert overlapping(spans) == [
+        "box 1: index 1 ran from 1.000 while index 0 ran until 10.000",
+        "box 1: index 2 ran from 3.000 while index 0 ran until 10.000",
+    ]
+
+
+def test_overlapping_takes_the_later_run_as_the_one_to_beat():
+    spans = [(1, 0.0, 2.0, 0), (1, 1.0, 5.0, 1), (1, 4.0, 6.0, 2)]
+    assert overlapping(spans)[-1] == "box 1: index 2 ran from 4.000 while index 1 ran until 5.000"
+    assert overlapping([(1, 0.0, 1.0, 0), (1, 1.0, 2.0, 1)]) == []  # touching is not overlapping
+    assert overlapping([]) == []
+
+
+def test_the_messages_say_what_was_measured(tmp_path):
+    result = checks(tmp_path, ONE_AT_A_TIME + [(3, 0.0, 1.0, {"box": 2})], SUBCASES_OK)
+    assert result[locks.OVERLAP].message == "4 executions in 2 box(es), none overlapping"
+    assert result[locks.MARKER].message == "4 executions, each alone in its box"
+    assert result[locks.REFUSALS].message == "0 refused, each with a cause"
+    result = checks(tmp_path / "b", [(0, 0.0, 2.0), (1, 1.0, 3.0, {"stdout": "x" * 400})])
+    assert result[locks.OVERLAP].message == "1 overlapping executions (split brain)"
+    assert result[locks.MARKER].message == "1 of 2 executions saw another run or failed"
+    assert result[locks.MARKER].evidence == [f"box 1 index 1: verdict OK, stdout {'x' * 300!r}"]
+    result = checks(tmp_path / "c", [(0, 0.0, 1.0, {"verdict": "IE", "message": "locked"})])
+    assert result[locks.MARKER].message == "no execution ran: nothing to witness"
+    assert result[locks.OVERLAP].message == "no execution ran (1 refused): lock integrity not measured"
+
+
+def test_a_result_without_wall_time_is_judged_by_its_whole_interval(tmp_path):
+    assert locks.window({"started": 1.0, "ended": 3.0, "result": {}}) == (1.0, 3.0)
+    b = HistoryBuilder(tmp_path, stage="locks")
+    for index, started, ended in ((0, 0.0, 2.0), (1, 1.0, 3.0)):
+        b.journal.append(
+            "result", index=index, box=1, result={"verdict": "OK", "stdout": "alone"}, started=started,
+            ended=ended, stdout_ok=None,
+        )  # fmt: skip
+    b.end()
+    result = {c.name: c for c in locks.check(b.read())}[locks.OVERLAP]
+    assert result.status == "failed" and result.evidence == [
+        "box 1: index 1 ran from 1.000 while index 0 ran until 2.000"
+    ]
