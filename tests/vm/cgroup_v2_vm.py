@@ -107,6 +107,8 @@ def initramfs(modules: list[Path], init: bytes) -> bytes:
 
 def build(cache: Path) -> tuple[Path, Path]:
     """(vmlinuz, initramfs) for the current kernel package, from the cache or built into it."""
+    if not BUSYBOX.is_file():
+        raise VmError(f"{BUSYBOX} not found (apt-get install busybox-static)")
     name, version = kernel_package()
     entry = cache.expanduser() / f"{name}_{version}"
     if not (entry / "vmlinuz").exists():

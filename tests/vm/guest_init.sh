@@ -35,8 +35,10 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot/vm-re
 echo "vm: kernel $(uname -r), cgroup2 controllers: $(cat /newroot/sys/fs/cgroup/cgroup.controllers)"
 status=125
 if [ -f /newroot/vm-results/guest-command.sh ]; then
+    # Through a pipe, so the guest's programs log as in CI, not as on a terminal (the console is one).
+    set -o pipefail
     chroot /newroot /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root \
-        LANG=C.UTF-8 /bin/sh /vm-results/guest-command.sh
+        LANG=C.UTF-8 /bin/sh /vm-results/guest-command.sh 2>&1 | cat
     status=$?
 else
     echo "vm: no guest-command.sh in the results export"
