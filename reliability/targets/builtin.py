@@ -22,6 +22,7 @@ from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Targ
 class BuiltinTarget(Target):
     name = "builtin"
     capabilities: frozenset[str] = frozenset({"locks", "state_files", "phases", "failpoints"})
+    time_scale = 1.0  # see __init__; also the default of subclasses that make their own refbox
 
     def __init__(
         self,
