@@ -82,6 +82,23 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def tests_cgroup_v2(session: nox.Session) -> None:
+    """The v2 backend and refbox tests, then smoke stages, on a cgroup v2 kernel booted in qemu.
+
+    Needs qemu-system-x86 and busybox-static; the kernel comes from apt once, then from the cache.
+    JUnit and run directories land in reports/cgroup-v2/; the session fails when the guest does.
+    """
+    _install(session, "[dev]")
+    # The interpreter with the dependencies (this venv's, or nox's own with --no-venv): the guest
+    # sees it through the 9p root.
+    guest_python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True).strip()
+    session.run(
+        "python", "tests/vm/cgroup_v2_vm.py", "--results", "reports/cgroup-v2", *session.posargs,
+        "--", "sh", "tests/vm/cgroup_v2_suite.sh", guest_python,
+    )  # fmt: skip
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")

@@ -22,7 +22,7 @@ def _load(name: str, options: dict) -> Target:
     if name == "builtin":
         from reliability.targets.builtin import BuiltinTarget
 
-        known = {"box_root", "cgroup_name", "quota_mb"}
+        known = {"box_root", "cgroup_name", "quota_mb", "time_scale"}
         unknown = set(options) - known
         if unknown:
             raise UsageError(
@@ -42,9 +42,21 @@ def _load(name: str, options: dict) -> Target:
                 raise UsageError(
                     f"quota_mb must be a whole number of MiB, got {options['quota_mb']!r}"
                 ) from None
+        if "time_scale" in options:
+            options["time_scale"] = _time_scale(options["time_scale"])
         return BuiltinTarget(**options)
     if name in ("isolate", "rustbox") or name.endswith((".yml", ".yaml")) or "/" in name:
         from reliability.targets.described import load_described
 
         return load_described(name, options)
     raise UsageError(f"unknown target {name!r} (choose from {', '.join(TARGETS)}, or a target file .yml)")
+
+
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not 1.0 <= scale <= 1000.0:
+        raise UsageError(f"time_scale must be a number from 1 to 1000, got {text!r}")
+    return scale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import dataclasses
 import os
 
 from reliability.refbox import forkserver, locks
@@ -23,11 +24,19 @@ class BuiltinTarget(Target):
     name = "builtin"
     capabilities: frozenset[str] = frozenset({"locks", "state_files", "phases", "failpoints"})
     box_count = MAX_BOXES
+    time_scale = 1.0  # see __init__; also the default of subclasses that make their own refbox
 
     def __init__(
-        self, box_root: str = DEFAULT_BOX_ROOT, cgroup_name: str = DEFAULT_CGROUP_NAME, quota_mb: int = 64
+        self,
+        box_root: str = DEFAULT_BOX_ROOT,
+        cgroup_name: str = DEFAULT_CGROUP_NAME,
+        quota_mb: int = 64,
+        time_scale: float = 1.0,
     ):
         self.refbox = Refbox(box_root=box_root, cgroup_name=cgroup_name, quota_mb=quota_mb)
+        # On a CPU this many times slower than the machines the limits are made for (an emulated one:
+        # qemu's TCG), every CPU and wall limit is stretched by it, so each program keeps its verdict.
+        self.time_scale = time_scale
 
     def close(self) -> None:
         # The parent cgroups exist only to hold box cgroups: left behind they would be new cgroups on
@@ -39,7 +48,8 @@ class BuiltinTarget(Target):
                 pass
 
     def version(self) -> str:
-        return f"refbox {VERSION} (cgroup v{self.refbox.cgroups.version})"
+        scaled = f", time limits x{self.time_scale:g}" if self.time_scale != 1.0 else ""
+        return f"refbox {VERSION} (cgroup v{self.refbox.cgroups.version}{scaled})"
 
     def owned(self, boxes: list[int] | None = None) -> Owned:
         low, high = (min(boxes), max(boxes)) if boxes else (0, MAX_BOXES - 1)
@@ -67,6 +77,10 @@ class BuiltinTarget(Target):
         self.refbox.init(box)
 
     def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
+        if self.time_scale != 1.0:
+            limits = dataclasses.replace(
+                limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale
+            )
         return self.refbox.run(box, command, limits, files)
 
     def cleanup(self, box: int) -> CleanupOutcome:

@@ -10,6 +10,8 @@ import tempfile
 import pytest
 from refbox_fixtures import BOX_B, LIMITS, PID
 
+from reliability.errors import UsageError
+from reliability.targets import load as load_target
 from reliability.targets.base import Target, TargetError
 from reliability.targets.builtin import BuiltinTarget
 
@@ -63,3 +65,20 @@ def test_init_failure_raises_target_error(target):
     os.chmod(target.refbox.box_root, 0o700)
     with pytest.raises(TargetError, match="searchable"):
         target.init(BOX_B)
+
+
+def test_time_scale_stretches_the_cpu_limit_of_every_run(target):
+    # A spinner under a 0.1 s CPU limit, stretched 4x: killed only after 0.4 s of CPU, still TLE.
+    target.time_scale = 4.0
+    target.init(BOX_B)
+    spin = dataclasses.replace(LIMITS, cpu_s=0.1, wall_s=30.0)
+    result = target.run(BOX_B, ["/bin/sh", "-c", "while :; do :; done"], spin, {})
+    assert result.verdict == "TLE" and result.cpu_s >= 0.4, result
+    assert target.version().endswith("time limits x4)")
+    assert target.cleanup(BOX_B).ok
+
+
+@pytest.mark.parametrize("value", ["0.5", "fast", "1e9"])
+def test_time_scale_out_of_range_is_a_one_line_usage_error(value):
+    with pytest.raises(UsageError, match=r"^time_scale must be a number from 1 to 1000, got '.*'$"):
+        load_target("builtin", {"time_scale": value})

@@ -32,7 +32,9 @@ def assert_box_gone(refbox, number: int) -> None:
 
 def test_background_double_forked_child_is_killed_through_the_cgroup(refbox, box):
     # The grandchild leaves the program's process group and session: no process-group kill reaches it.
-    script = "(setsid sh -c 'sleep 301 & echo $! > bg; wait' &) ; sleep 0.2; echo started"
+    # The program waits for the grandchild's pid file, not a fixed time: under qemu's TCG starting a
+    # shell can take longer than any short sleep.
+    script = "(setsid sh -c 'sleep 301 & echo $! > bg; wait' &) ; while [ ! -s bg ]; do sleep 0.01; done; echo started"
     result = refbox.run(box, ["/bin/sh", "-c", script], LIMITS)
     assert (result.verdict, result.stdout) == ("OK", "started\n"), result
     with open(os.path.join(refbox.box_dir(box), "bg")) as f:
