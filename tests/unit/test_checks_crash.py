@@ -10,6 +10,16 @@ from synthetic_history import HistoryBuilder
 from reliability.checks import crash
 
 PHASES = ("setup", "execute", "timeout", "cleanup", "verdict")
+# The killed supervisor's program, watched after the kill: it ended with it, within the limits.
+ENDED_IN_TIME = {
+    "grace_s": 2.0,
+    "run_s_at_kill": 0.5,
+    "limits": {"cpu_s": 0.5, "wall_s": 1.0, "mem_mb": 64, "processes": 8, "output_kb": 64},
+    "processes": [
+        {"pid": 9, "name": "prog", "uid": 60003, "cgroup": "", "starttime": 1, "cpu_at_kill": 0.4,
+         "cpu_s": 0.4, "alive_s": 0.0, "age_s": 0.5, "alive_at_end": False}
+    ],
+}  # fmt: skip
 
 
 def event(phase: str, index: int, **change) -> dict:
@@ -18,6 +28,7 @@ def event(phase: str, index: int, **change) -> dict:
         "box": 3,
         "phase": phase,
         "killed": {"pid": 100 + index, "how": "SIGKILL"},
+        "after_kill": ENDED_IN_TIME,
         "left": left(),
         "recovered": recovered(),
         "probe": dict(OK_PROBE),
@@ -91,7 +102,10 @@ def test_a_missed_phase_skips_killed_and_is_left_out_of_the_others(tmp_path):
     ]
     result = checks(tmp_path, events)
     assert result[crash.KILLED].status == "skipped"
-    assert "verdict (index 4): the command finished first" in result[crash.KILLED].message
+    assert (
+        "never hit: verdict: verdict (index 4): not killed, the command finished first"
+        in result[crash.KILLED].message
+    )
     assert result[crash.LEFT].status == "passed"  # the missed phase injected no crash
     assert "skipped verdict (index 4): not killed, the command finished first" in result[crash.LEFT].evidence
 
