@@ -4,7 +4,9 @@ One worker (failpoints live in the process environment). Each execution is "faul
 program whose cleanup runs with that step made to fail (faults/cleanup_step.py says how, per step).
 Around it: a host snapshot before init; after the failed cleanup (the fault already undone) what is
 left, the target's recover, the host compared with the snapshot before, and a probe submission in the
-same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome.
+same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome and the
+fault's effect (did it act on anything: a mount to hold busy, a cgroup to occupy). Before the first
+case, once, what the target's cleanup of the box not yet initialised leaves (aftermath.clean_box_cleanup).
 Each run's result is IE naming the failed step (the runner makes it so); the verdict check judges the
 program's own verdict, kept in the result, for these injected failures.
 """
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability import aftermath
+from reliability.checks import aftermath as aftermath_checks
 from reliability.checks import completeness, faults, leaks, verdicts
 from reliability.faults import cleanup_step, recorded
 from reliability.history import Journal
@@ -46,6 +49,7 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 @contextmanager
 def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     step = sub.program.removeprefix("faults/").replace("_", " ")
+    aftermath.clean_box_cleanup(journal, target, sub.box)  # once per stage, before its first init
     why = cleanup_step.cannot(target, step)
     if why:
         journal.append("evidence", label=LABEL, evidence={"index": sub.index, "step": step, "skipped": why})
@@ -62,7 +66,8 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
     left = aftermath.left_behind(before, owned)
     recovered = aftermath.recover_and_compare(target, sub.box, before, owned)
     evidence = {"index": sub.index, "box": sub.box, "step": step, "how": cleanup_step.how(step, target)}
-    evidence.update(outcome=outcome, left=left, recovered=recovered, probe=aftermath.probe(target, sub.box))
+    evidence.update(outcome=outcome, effect=failing.effect, left=left, recovered=recovered)
+    evidence.update(probe=aftermath.probe(target, sub.box))
     journal.append("evidence", label=LABEL, evidence=evidence)
 
 
@@ -72,7 +77,13 @@ STAGE = Stage(
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(cleanup_step.STEPS),
     planned=lambda sizes: sizes.iterations * len(cleanup_step.STEPS),
-    checks=(faults.check, verdicts.check, completeness.check, leaks.check),
+    checks=(
+        faults.check,
+        aftermath_checks.clean_cleanup_check,
+        verdicts.check,
+        completeness.check,
+        leaks.check,
+    ),
     host_fixture=host_fixture,
     boxes_for=lambda concurrency, box_base: [box_base],
     around=around,
