@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability.checks import completeness, exhaustion, leaks
-from reliability.faults import disk_full, fd_limit, pressure, recorded
+from reliability.faults import cleanup_step, disk_full, fd_limit, pressure, recorded
 from reliability.history import Journal
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
@@ -97,6 +97,9 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
         )
         yield None
     elif case == "fill_box":
+        # Where the box is on the host: a finding of no quota names the disk it would fill.
+        where = {"index": sub.index, "box": sub.box, "box_dir": cleanup_step.box_dir(target, sub.box)}
+        journal.append("evidence", label=exhaustion.FILL_BOX_LABEL, evidence=where)
         with recorded(journal, "disk_full", f"box {sub.box} quota filled by the program"):
             yield None
     elif case == "state_full":
