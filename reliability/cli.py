@@ -46,7 +46,7 @@ def _cmd_run(args) -> int:
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         raise UsageError(f"--metrics-port must be 1-65535, got {args.metrics_port}")
     check_prefix(args.metrics_prefix)
-    selected = [stages.get(name) for name in args.stages]  # all names checked before anything runs
+    selected = [stages.get(name) for name in stages.expand(args.stages)]  # all checked before anything runs
     if args.target == "builtin" and os.geteuid() != 0:
         raise NeedsRoot("the built-in sandbox (tmpfs box mounts, cgroups, box uids)")
     opts = RunOptions(
@@ -69,10 +69,12 @@ def _cmd_run(args) -> int:
     )
     if args.resume:
         return 0 if resume_run(Path(args.resume), opts).ok else 1
-    ok = True
-    for stage in selected:
-        ok = execute(stage, opts).ok and ok
-    return 0 if ok else 1
+    analyses = [execute(stage, opts) for stage in selected]
+    if len(selected) > 1:  # several stages end with one table of them all
+        from reliability.report.scorecard import report_scorecard
+
+        print(f"scorecard: {report_scorecard(analyses, [s.name for s in selected], opts.reports_dir)}")
+    return 0 if all(a.ok for a in analyses) else 1
 
 
 def _cmd_report(args) -> int:
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run stages and write JUnit reports")
-    run.add_argument("stages", nargs="*", metavar="STAGE")
+    run.add_argument("stages", nargs="*", metavar="STAGE", help="stage names, or all (ends with a scorecard)")
     run.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
     run.add_argument("--seed", type=int, help="replay a run exactly (printed at the start of every run)")
     run.add_argument("--duration", type=float, help="stress: run at least this many seconds")
