@@ -2,8 +2,8 @@
 check, of what the sandbox gets right, what it gets wrong and what could not be measured, each with its
 reason.
 
-It only restates the checks' own results (passed: right, failed: wrong, skipped: not measured, with the
-skip's reason). A stage asked for that gave no result (it did not run, or no check ran) is a row of its
+It only restates the checks' own results (passed: right, failed: wrong with the check's message and its
+first piece of evidence, skipped: not measured with the skip's reason). A stage asked for that gave no result (it did not run, or no check ran) is a row of its
 own, never left out: a missing stage must not read as a clean one.
 """
 
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reliability.analyze import Analysis
+from reliability.checks.base import CheckResult
 from reliability.report.markdown import cell
 
 SCORE = {"passed": "right", "failed": "wrong", "skipped": "not measured"}
-REASON_CHARS = 200  # the whole reason and its evidence are in the stage's JUnit report
+REASON_CHARS = 240  # the whole reason and its evidence are in the stage's JUnit report
 FILE = "scorecard.md"
 
 
@@ -42,8 +43,15 @@ def rows(analyses: Sequence[Analysis], expected: Sequence[str]) -> list[Row]:
         elif not analysis.checks:
             out.append(Row(stage, "-", SCORE["skipped"], "no check ran: nothing was verified"))
         else:
-            out += [Row(stage, c.name, SCORE[c.status], _short(c.message)) for c in analysis.checks]
+            out += [Row(stage, c.name, SCORE[c.status], _short(reason(c))) for c in analysis.checks]
     return out
+
+
+def reason(c: CheckResult) -> str:
+    """The check's message; for a wrong one also its first piece of evidence, the finding itself."""
+    if c.status == "failed" and c.evidence:
+        return f"{c.message}; first: {c.evidence[0]}"
+    return c.message
 
 
 def _short(text: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from synthetic_history import HistoryBuilder
 
 from reliability.analyze import Analysis
+from reliability.checks.base import failed, skipped
 from reliability.report import scorecard
 from reliability.stages import all_stages, expand
 
@@ -33,7 +34,8 @@ def test_every_stage_appears_with_every_check_and_its_score(tmp_path):
     assert list(dict.fromkeys(r.stage for r in table)) == every
     for analysis in ran:
         shown = [(r.check, r.score, r.reason) for r in table if r.stage == analysis.stage]
-        assert shown == [(c.name, scorecard.SCORE[c.status], c.message[:200]) for c in analysis.checks]
+        assert [row[:2] for row in shown] == [(c.name, scorecard.SCORE[c.status]) for c in analysis.checks]
+        assert all(row[2].startswith(c.message[:100]) for row, c in zip(shown, analysis.checks))
     text = "\n".join(scorecard.scorecard_lines(ran, every))
     markdown = scorecard.scorecard_markdown(ran, every)
     for stage in every:
@@ -64,3 +66,14 @@ def test_the_scorecard_is_written_next_to_the_reports(tmp_path, capsys):
     assert path == tmp_path / "reports" / "scorecard.md"
     assert path.read_text() == scorecard.scorecard_markdown(ran, ["leaks", "state"])
     assert capsys.readouterr().out.startswith("== scorecard, target builtin (test):")
+
+
+def test_a_wrong_check_shows_its_first_piece_of_evidence(tmp_path):
+    [leaks] = analyses(tmp_path, ["leaks"])
+    wrong = failed("no leaked temp dirs", "1 leaked temp dirs", ["temp dir /var/local/lib/isolate/80"])
+    leaks.checks = [wrong, skipped("no zombies", "no snapshot")]
+    table = scorecard.rows([leaks], ["leaks"])
+    assert [(r.score, r.reason) for r in table] == [
+        ("wrong", "1 leaked temp dirs; first: temp dir /var/local/lib/isolate/80"),
+        ("not measured", "no snapshot"),
+    ]
