@@ -49,7 +49,7 @@ def rows(analyses: Sequence[Analysis], expected: Sequence[str]) -> list[Row]:
 
 def reason(c: CheckResult) -> str:
     """The check's message; for a wrong one also its first piece of evidence, the finding itself."""
-    if c.status == "failed" and c.evidence:
+    if c.status == "failed" and c.evidence and c.evidence[0] not in c.message:
         return f"{c.message}; first: {c.evidence[0]}"
     return c.message
 
