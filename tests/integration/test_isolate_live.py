@@ -1,9 +1,9 @@
 """IOI isolate, live: the stages against the real sandbox, where it is installed (not on CI's fresh
 machine: it has no package; docs/targets.md says how to build it). Skipped elsewhere, saying why.
 
-What these assert is what the stages found on isolate 1.10.1 (docs/targets.md, "What the stages find
-on isolate"): stress and leaks judge it correctly; its keeper enforces the limits, so killed alone it
-leaves the program running unbounded (crash); two --run in one initialised box both go ahead (locks);
+What these assert is what the stages found on isolate 1.10.1 (docs/targets.md, "Scorecards"): stress
+and leaks judge it correctly; its keeper enforces the limits, so killed alone it leaves the program
+running unbounded (crash); two --run in one initialised box both go ahead (locks);
 its box is no mount on the host, so the faults stage's busy-mount case is skipped with that reason, and
 its --cleanup of a missing box makes the box directory (named once, not under every case).
 isolate 2.x added box locks, so there the run-level case must not fail; its crash finding is not
