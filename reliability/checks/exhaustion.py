@@ -5,6 +5,10 @@ verdict or a silent IE is not graceful). After the faults, plain runs must be ri
 step. Every fault journalled as started must have ended (undone). A case that could not be set up here
 (no stress-ng, a target that cannot be relocated) is skipped with the reason, never passed.
 
+A run whose fault no longer held at its end (the "exhaustion effect" evidence: stress-ng gone, the
+helper's fds not held, space left on the filled tmpfs) tested nothing: it is left out, and a case with
+no run left is skipped with those facts, never passed or failed.
+
 A fill_box run that wrote all it tried (the program's cap, 512 MiB) met no disk quota at all: that is
 named as such, with how much, where, and the option that would give the target one. It stays a failure:
 a judge without a disk quota lets one submission fill its host's disk.
@@ -25,6 +29,7 @@ CASES = {
     "memory": "host memory pressure",
     "cpu": "host CPU saturation",
 }
+EFFECT_LABEL = "exhaustion effect"  # evidence: did the case's fault still hold at the end of its run
 FILL_BOX_LABEL = "exhaustion fill_box"  # evidence: the box's directory on the host
 NO_QUOTA = "no quota: "  # how fill_box.py's output begins when nothing stopped it
 QUOTA_FIX = {  # target name -> what would give its boxes a disk quota
@@ -58,8 +63,23 @@ def check(history: History) -> list[CheckResult]:
     results = []
     for name, title in CASES.items():
         no_quota = _no_quota(history, by_case[name]) if name == "fill_box" else None
-        results.append(no_quota or _case(name, title, by_case[name], skips.get(name)))
+        runs, untaken = _split_by_effect(history, by_case[name])
+        skip = skips.get(name) or (
+            not runs and untaken and f"the fault did not take effect: {'; '.join(untaken)}"
+        )
+        results.append(no_quota or _case(name, title, runs, skip or None))
     return [*results, _after(after), _undone(history), _recovery(history, skips)]
+
+
+def _split_by_effect(history: History, runs: list[dict]) -> tuple[list[dict], list[str]]:
+    """(the runs whose fault took effect, the facts of those whose fault did not): the latter tested
+    nothing and are left out (a history without effects counts every run)."""
+    effects = {e["evidence"]["index"]: e["evidence"] for e in _evidence(history, EFFECT_LABEL)}
+    mine = {r["index"] for r in runs}
+    untaken = {i: e["fact"] for i, e in effects.items() if i in mine and not e["took_effect"]}
+    return [r for r in runs if r["index"] not in untaken], [
+        f"index {i}: {f}" for i, f in sorted(untaken.items())
+    ]
 
 
 def _evidence(history: History, label: str) -> list[dict]:
