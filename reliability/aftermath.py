@@ -82,12 +82,17 @@ def contents(leaks: dict) -> dict[str, list[str]]:
     return out
 
 
-def clean_box_cleanup(journal: Journal, target: Target, box: int) -> None:
+def clean_box_cleanup(journal: Journal, target: Target, box: int) -> dict | None:
     """Once per stage run: the target's cleanup of `box` as the stage found it (before any init), and
     what that left on the host, as an evidence event. Facts only: whether any of the box's own paths
-    existed before (then the box was not clean), the cleanup's outcome, what is new and what is gone."""
+    existed before (then the box was not clean), the cleanup's outcome, what is new and what is gone,
+    the state files against their schema. Then, once observed, the target's recover of the box, so the
+    cases start from a box the target itself made usable (a cleanup may also damage its state).
+
+    Returns the snapshot taken before the probe (None once probed): the first case's baseline, so what
+    the probe left and its recover did not remove is still seen as new there, never taken as the norm."""
     if journal in _probed:
-        return
+        return None
     _probed.add(journal)
     owned = target.owned([box])
     before = snapshot(owned)
@@ -98,7 +103,13 @@ def clean_box_cleanup(journal: Journal, target: Target, box: int) -> None:
     left = {k: v for k, v in new.items() if v and k != "noise"}
     evidence = {"box": box, "present_before": before["box_paths"], "cleanup": outcome.to_dict(), "left": left}
     evidence.update(contents=contents(left), gone={k: v for k, v in gone.items() if v and k != "noise"})
+    evidence["state_files"] = state_files.problems(owned.state_files)
+    try:
+        evidence.update(recover=target.recover(box), recover_error="")
+    except TargetError as e:  # the failure is a fact of the probe, not the pipeline's
+        evidence.update(recover=[], recover_error=str(e))
     journal.append("evidence", label=CLEAN_CLEANUP, evidence=evidence)
+    return before
 
 
 def recover_and_compare(

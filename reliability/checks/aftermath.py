@@ -41,6 +41,7 @@ def clean_cleanup_check(history: History) -> list[CheckResult]:
         found = sorted({path for p in probes for path in p["present_before"]})
         return [skipped(CLEAN_CLEANUP, f"the box was not clean when probed: {', '.join(found)} existed")]
     left = [f"{item}" for p in clean for items in p["left"].values() for item in items]
+    left += [line for p in clean for line in p.get("state_files", [])]
     said = [f"box {p['box']}: cleanup ok {p['cleanup']['ok']} {p['cleanup']['error']}".strip() for p in clean]
     if left:
         items = sorted(set(left))

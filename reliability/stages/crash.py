@@ -61,14 +61,16 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 @contextmanager
 def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     phase = sub.program.removeprefix("crash/")
-    aftermath.clean_box_cleanup(journal, target, sub.box)  # once per stage, before its first init
+    baseline = None
+    if any(not supervisor_kill.cannot(target, p) for p in PHASES):  # some crash will be injected
+        baseline = aftermath.clean_box_cleanup(journal, target, sub.box)  # once, before the first init
     why = supervisor_kill.cannot(target, phase)
     if why:
         journal.append("crash", index=sub.index, box=sub.box, phase=phase, skipped=why)
         yield None
         return
     owned = target.owned([sub.box])
-    before = aftermath.snapshot(owned)
+    before = baseline or aftermath.snapshot(owned)
     killing = supervisor_kill.KillAtPhase(target, phase, sizes.grace_s, sub.index // len(PHASES))
     yield killing
     left = aftermath.left_behind(before, owned, killing.orphans)

@@ -95,3 +95,14 @@ def test_the_faults_check_takes_out_the_same_leftover(tmp_path):
     evidence.update(probe={"verdict": "OK", "message": "", "stdout_ok": True, "cleanup_ok": True})
     b.journal.append("evidence", label=faults.LABEL, evidence=evidence)
     assert by_name(faults.check(b.read()))[faults.RECOVERED].status == "passed"
+
+
+def test_a_cleanup_that_damages_the_state_of_a_clean_box_is_named_too(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="crash")
+    cleanup = {"ok": True, "steps": [], "error": "", "quarantined": False}
+    damaged = "/st/.state/81/state.json: not valid JSON"
+    evidence = {"box": 81, "present_before": [], "cleanup": cleanup, "left": {}, "contents": {}, "gone": {}}
+    evidence.update(state_files=[damaged], recover=["quarantine of box 81"], recover_error="")
+    b.journal.append("evidence", label=aftermath.CLEAN_CLEANUP_LABEL, evidence=evidence)
+    [finding] = aftermath.clean_cleanup_check(b.read())
+    assert finding.status == "failed" and finding.message == f"cleanup of a clean box leaves {damaged}"
