@@ -77,3 +77,11 @@ def test_a_wrong_check_shows_its_first_piece_of_evidence(tmp_path):
         ("wrong", "1 leaked temp dirs; first: temp dir /var/local/lib/isolate/80"),
         ("not measured", "no snapshot"),
     ]
+
+
+def test_an_unknown_stage_is_one_line_naming_all_as_a_choice(capsys):
+    from reliability.cli import main
+
+    assert main(["run", "stress", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown stage 'nonsense'" in err and "or all)" in err
