@@ -33,6 +33,13 @@ for _stage in STAGES:
     nox.session(name=_stage)(_stage_session(_stage))
 
 
+@nox.session(name="stages")
+def all_stages(session: nox.Session) -> None:
+    """Every stage, ending with one scorecard table: `nox -s stages -- --target isolate --profile smoke`."""
+    _install(session)
+    session.run("reliability", "run", "all", *session.posargs)
+
+
 @nox.session
 def gate(session: nox.Session) -> None:
     """Fail if any report under reports/ failed, is missing, unreadable or empty."""

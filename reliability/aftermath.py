@@ -6,15 +6,22 @@ execution's init; everything is compared against it with probes.diff, narrowed t
 rules: cgroup membership, box uid, and descent from the pipeline; and, after a killed supervisor, by
 parent: its descendants recorded at the kill (`orphans`, see faults/supervisor_kill.py) that are still
 alive, since once orphaned they hang from init and may run as root outside every box cgroup.
+
+Once per stage (`clean_box_cleanup`), before its first case, the target's cleanup of the stage's box,
+never initialised, is probed: what it leaves there (isolate 1.10.1's `--cleanup` of a box that does
+not exist makes the empty box directory) is recorded once, so the checks report it as its own finding
+and take exactly that, no more, out of every case's "recovered to baseline".
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import weakref
 from collections.abc import Sequence
 
 from reliability import probes
+from reliability.history import Journal
 from reliability.probes import state_files
 from reliability.probes.host import read_process
 from reliability.targets.base import Limits, Owned, Target, TargetError
@@ -22,6 +29,9 @@ from reliability.workload.prepare import prepare_programs
 
 PROBE_PROGRAM = "python/ok_sum"
 PROBE_LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
+CLEAN_CLEANUP = "clean-box cleanup"  # the label of its evidence event (checks/aftermath.py judges it)
+DIR_ENTRIES_KEPT = 20
+_probed: weakref.WeakSet[Journal] = weakref.WeakSet()  # the stage runs (journals) probed already
 
 
 def snapshot(owned: Owned) -> dict:
@@ -59,6 +69,49 @@ def _add_orphans(leaks: dict, orphans: Sequence[dict]) -> None:
         leaks["orphans"] = extra
 
 
+def contents(leaks: dict) -> dict[str, list[str]]:
+    """The entries now of each new temp or box dir in `leaks` (first few): the empty directory a cleanup
+    leaves is not the same finding as a box directory a crash left full."""
+    out = {}
+    for item in leaks.get("temp_dirs", []):
+        path = item.split(" ", 2)[-1]  # "temp dir PATH", "box dir PATH"
+        try:
+            out[item] = sorted(os.listdir(path))[:DIR_ENTRIES_KEPT]
+        except OSError:  # gone again, or a file
+            continue
+    return out
+
+
+def clean_box_cleanup(journal: Journal, target: Target, box: int) -> dict | None:
+    """Once per stage run: the target's cleanup of `box` as the stage found it (before any init), and
+    what that left on the host, as an evidence event. Facts only: whether any of the box's own paths
+    existed before (then the box was not clean), the cleanup's outcome, what is new and what is gone,
+    the state files against their schema. Then, once observed, the target's recover of the box, so the
+    cases start from a box the target itself made usable (a cleanup may also damage its state).
+
+    Returns the snapshot taken before the probe (None once probed): the first case's baseline, so what
+    the probe left and its recover did not remove is still seen as new there, never taken as the norm."""
+    if journal in _probed:
+        return None
+    _probed.add(journal)
+    owned = target.owned([box])
+    before = snapshot(owned)
+    outcome = target.cleanup(box)
+    after = snapshot(owned)
+    new = probes.diff(before, after, owned, os.getpid()).to_dict()
+    gone = probes.diff(after, before, owned, os.getpid()).to_dict()
+    left = {k: v for k, v in new.items() if v and k != "noise"}
+    evidence = {"box": box, "present_before": before["box_paths"], "cleanup": outcome.to_dict(), "left": left}
+    evidence.update(contents=contents(left), gone={k: v for k, v in gone.items() if v and k != "noise"})
+    evidence["state_files"] = state_files.problems(owned.state_files)
+    try:
+        evidence.update(recover=target.recover(box), recover_error="")
+    except TargetError as e:  # the failure is a fact of the probe, not the pipeline's
+        evidence.update(recover=[], recover_error=str(e))
+    journal.append("evidence", label=CLEAN_CLEANUP, evidence=evidence)
+    return before
+
+
 def recover_and_compare(
     target: Target, box: int, before: dict, owned: Owned, orphans: Sequence[dict] = ()
 ) -> dict:
@@ -78,6 +131,7 @@ def recover_and_compare(
         "recover_error": error,
         "new": still_new,
         "gone": {k: v for k, v in gone.to_dict().items() if v and k != "noise"},
+        "contents": contents(still_new),
         "state_files": state_files.problems(owned.state_files),
     }
 

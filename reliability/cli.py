@@ -82,7 +82,9 @@ def _cmd_run(args) -> int:
         }
     )
     check_prefix(args.metrics_prefix)
-    selected = [stages.get(name) for name in args.stages]  # all names checked before anything runs
+    selected = [
+        stages.get(name) for name in stages.expand(args.stages)
+    ]  # all names checked before anything runs
     target = args.target or "builtin"
     if target == "builtin" and os.geteuid() != 0:
         raise NeedsRoot("the built-in sandbox (tmpfs box mounts, cgroups, box uids)")
@@ -102,10 +104,12 @@ def _cmd_run(args) -> int:
     if args.resume:
         return 0 if resume_run(Path(args.resume), opts).ok else 1
     preflight(selected, opts)
-    ok = True
-    for stage in selected:
-        ok = execute(stage, opts).ok and ok
-    return 0 if ok else 1
+    analyses = [execute(stage, opts) for stage in selected]
+    if len(selected) > 1:  # several stages end with one table of them all
+        from reliability.report.scorecard import report_scorecard
+
+        print(f"scorecard: {report_scorecard(analyses, [s.name for s in selected], opts.reports_dir)}")
+    return 0 if all(a.ok for a in analyses) else 1
 
 
 def _cmd_report(args) -> int:
@@ -164,7 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run stages and write JUnit reports")
-    run.add_argument("stages", nargs="*", metavar="STAGE", help=f"one or more of: {', '.join(STAGE_NAMES)}")
+    run.add_argument(
+        "stages",
+        nargs="*",
+        metavar="STAGE",
+        help=f"one or more of: {', '.join(STAGE_NAMES)}, or all (ends with a scorecard)",
+    )
     run.add_argument("--profile", choices=PROFILES, help=f"sizes of the stages (default: {DEFAULT_PROFILE})")
     run.add_argument("--seed", type=int, help="replay a run exactly (printed at the start of every run)")
     run.add_argument("--duration", type=float, help="stress: run at least this many seconds")

@@ -21,7 +21,7 @@ directory that it did not get to remove are not counted as left by itself (they 
 
 from __future__ import annotations
 
-from reliability.checks.aftermath import probe_problems, recovery_problems
+from reliability.checks.aftermath import clean_cleanup_leftovers, probe_problems, recovery_problems
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.checks.survivors import left_running, over_limits, unfinished_cleanup
 from reliability.history import History
@@ -68,6 +68,7 @@ def check(history: History) -> list[CheckResult]:
         reason = "; ".join(sorted(set(skips))) or "no crash was injected (the run did not get that far)"
         return [skipped(name, reason) for name in NAMES]
     where = {id(e): f"{e['phase']} (index {e['index']}, box {e['box']})" for e in done}
+    explained = clean_cleanup_leftovers(history)
     problems = {name: [] for name in NAMES}
     box_paths = history.stage_start["owned"].get("box_paths", [])
     notes: list[str] = []  # what was excused, shown in the evidence of "left nothing behind by itself"
@@ -87,7 +88,7 @@ def check(history: History) -> list[CheckResult]:
             problems[LEFT] += [f"{at}: {kind}: {item}" for item in items]
         problems[STATE] += [f"{at}: {line}" for line in e["left"]["state_files"]]
         rec = e["recovered"]
-        problems[RECOVERED] += recovery_problems(at, rec)
+        problems[RECOVERED] += recovery_problems(at, rec, explained)
         problems[RECOVERED] += [f"{at}: after recover: {line}" for line in rec["state_files"]]
         problems[HEALTHY] += probe_problems(at, e["probe"])
     phases = sorted({e["phase"] for e in done})

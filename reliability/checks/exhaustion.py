@@ -4,6 +4,14 @@ Per case: every run under the fault got the right verdict, or IE with a cause (a
 verdict or a silent IE is not graceful). After the faults, plain runs must be right again with no manual
 step. Every fault journalled as started must have ended (undone). A case that could not be set up here
 (no stress-ng, a target that cannot be relocated) is skipped with the reason, never passed.
+
+A run whose fault no longer held at its end (the "exhaustion effect" evidence: stress-ng gone, the
+helper's fds not held, space left on the filled tmpfs) tested nothing: it is left out, and a case with
+no run left is skipped with those facts, never passed or failed.
+
+A fill_box run that wrote all it tried (the program's cap, 512 MiB) met no disk quota at all: that is
+named as such, with how much, where, and the option that would give the target one. It stays a failure:
+a judge without a disk quota lets one submission fill its host's disk.
 """
 
 from __future__ import annotations
@@ -21,6 +29,20 @@ CASES = {
     "memory": "host memory pressure",
     "cpu": "host CPU saturation",
 }
+EFFECT_LABEL = "exhaustion effect"  # evidence: did the case's fault still hold at the end of its run
+FILL_BOX_LABEL = "exhaustion fill_box"  # evidence: the box's directory on the host
+NO_QUOTA = "no quota: "  # how fill_box.py's output begins when nothing stopped it
+QUOTA_FIX = {  # target name -> what would give its boxes a disk quota
+    "isolate": (
+        "isolate's --quota=BLOCKS,INODES limits the box, and needs a filesystem with quotas enabled "
+        "under its box_root; --fsize limits one file, not the box"
+    ),
+    "builtin": "the refbox's box is a tmpfs of quota_mb (--target-option quota_mb=N)",
+}
+GENERIC_FIX = (
+    "give each box a disk quota (a size-limited filesystem per box, or filesystem quotas); a file size "
+    "limit limits one file, not the box"
+)
 AFTER = "verdicts correct once the pressure ends"
 UNDONE = "every fault undone"
 RECOVERY = "recovery without manual steps (state_full)"
@@ -38,8 +60,26 @@ def check(history: History) -> list[CheckResult]:
         else:
             after.append((sub, r))
     skips = {e["evidence"]["case"]: e["evidence"]["reason"] for e in _evidence(history, "exhaustion skip")}
-    results = [_case(name, title, by_case[name], skips.get(name)) for name, title in CASES.items()]
+    results = []
+    for name, title in CASES.items():
+        no_quota = _no_quota(history, by_case[name]) if name == "fill_box" else None
+        runs, untaken = _split_by_effect(history, by_case[name])
+        skip = skips.get(name) or (
+            not runs and untaken and f"the fault did not take effect: {'; '.join(untaken)}"
+        )
+        results.append(no_quota or _case(name, title, runs, skip or None))
     return [*results, _after(after), _undone(history), _recovery(history, skips)]
+
+
+def _split_by_effect(history: History, runs: list[dict]) -> tuple[list[dict], list[str]]:
+    """(the runs whose fault took effect, the facts of those whose fault did not): the latter tested
+    nothing and are left out (a history without effects counts every run)."""
+    effects = {e["evidence"]["index"]: e["evidence"] for e in _evidence(history, EFFECT_LABEL)}
+    mine = {r["index"] for r in runs}
+    untaken = {i: e["fact"] for i, e in effects.items() if i in mine and not e["took_effect"]}
+    return [r for r in runs if r["index"] not in untaken], [
+        f"index {i}: {f}" for i, f in sorted(untaken.items())
+    ]
 
 
 def _evidence(history: History, label: str) -> list[dict]:
@@ -71,6 +111,30 @@ def _case(case: str, title: str, runs: list[dict], skip_reason: str | None) -> C
         }
     )
     return passed(title, f"{len(runs)} runs right or failed with a cause", kinds)
+
+
+def _no_quota(history: History, runs: list[dict]) -> CheckResult | None:
+    """The fill_box finding when a run wrote all it tried: no disk quota applied (else None)."""
+    unbounded = [r for r in runs if r["result"]["stdout"].startswith(NO_QUOTA)]
+    if not unbounded:
+        return None
+    boxes = {e["evidence"]["index"]: e["evidence"]["box_dir"] for e in _evidence(history, FILL_BOX_LABEL)}
+    target = history.stage_start["target"]
+    wrote = []
+    for r in unbounded:
+        said = r["result"]["stdout"].strip().removeprefix(NO_QUOTA)  # "wrote N bytes to DIR without ENOSPC"
+        words = said.split()
+        size = f"{int(words[1]) / 2**20:g} MiB" if len(words) > 1 and words[1].isdigit() else "?"
+        inside = said.split(" to ", 1)[-1].removesuffix(" without ENOSPC")
+        host = boxes.get(r["index"], "its box directory")
+        wrote.append(f"wrote {size} to {inside} (box {r['box']}, {host} on the host)")
+    fix = QUOTA_FIX.get(target, GENERIC_FIX)
+    message = (
+        f"no disk quota applied: the program {wrote[0]} and nothing stopped it, so one submission can fill "
+        f"the host's disk; to fix it: {fix}"
+    )
+    evidence = [f"index {r['index']}: {line}" for r, line in zip(unbounded, wrote)]
+    return failed(CASES["fill_box"], message, evidence)
 
 
 def _after(after: list) -> CheckResult:

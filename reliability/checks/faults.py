@@ -4,11 +4,13 @@ Leftovers are "explained" when each is of a kind that the failed step or a later
 (the cleanup stops at the first step failing for good); anything else was lost silently. The stage-wide
 leak check is not used here: the injected failures leave things until recover, by design. "Reported"
 also means the run's own result says so: verdict IE naming the step (nothing reported as success).
+A case whose fault did not take effect (its `effect`, as the nemesis saw it: no host-visible mount to
+hold busy, no box cgroup to occupy) tested nothing: it is skipped with that fact, never failed or passed.
 """
 
 from __future__ import annotations
 
-from reliability.checks.aftermath import probe_problems, recovery_problems
+from reliability.checks.aftermath import clean_cleanup_leftovers, probe_problems, recovery_problems
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.history import History
 
@@ -32,12 +34,20 @@ MAY_LEAVE = {
 LABEL = "cleanup fault"  # the faults stage's evidence label, one event per injected case
 
 
+def not_injected(e: dict) -> str:
+    """Why the cleanup fault of case `e` was not injected ('' when it was and took effect)."""
+    if "skipped" in e:
+        return e["skipped"]
+    taken = e.get("effect") or {"took_effect": True}  # histories from before effects were recorded
+    return "" if taken["took_effect"] else f"the fault did not take effect: {taken['fact']}"
+
+
 def injected_cleanup_failures(history: History) -> set[int]:
-    """Indexes of the runs whose cleanup failure the stage injected (not skipped cases)."""
+    """Indexes of the runs whose cleanup failure the stage injected and that took effect."""
     return {
         e["evidence"]["index"]
         for e in history.of_type("evidence")
-        if e["label"] == LABEL and "skipped" not in e["evidence"]
+        if e["label"] == LABEL and not not_injected(e["evidence"])
     }
 
 
@@ -57,14 +67,15 @@ def _verdict_problem(history: History, e: dict) -> str:
 
 def check(history: History) -> list[CheckResult]:
     events = [e["evidence"] for e in history.of_type("evidence") if e["label"] == LABEL]
-    done = [e for e in events if "skipped" not in e]
-    skips = [f"{e['step']}: {e['skipped']}" for e in events if "skipped" in e]
+    done = [e for e in events if not not_injected(e)]
+    skips = [f"{e['step']}: {not_injected(e)}" for e in events if not_injected(e)]
     if not done:
         reason = (
             "; ".join(sorted(set(skips))) or "no cleanup fault was injected (the run did not get that far)"
         )
-        return [skipped(name, reason) for name in NAMES]
+        return [skipped(name, reason, skips) for name in NAMES]
     problems: dict[str, list[str]] = {name: [] for name in NAMES}
+    explained = clean_cleanup_leftovers(history)
     for e in done:
         at, outcome = f"{e['step']} (index {e['index']}, box {e['box']}, {e['how']})", e["outcome"]
         if outcome is None:
@@ -82,7 +93,7 @@ def check(history: History) -> list[CheckResult]:
             if kind not in may:
                 problems[EXPLAINED] += [f"{at}: {kind} not explained by the step: {i}" for i in items]
         problems[EXPLAINED] += [f"{at}: {line}" for line in e["left"]["state_files"]]
-        problems[RECOVERED] += recovery_problems(at, e["recovered"])
+        problems[RECOVERED] += recovery_problems(at, e["recovered"], explained)
         problems[HEALTHY] += probe_problems(at, e["probe"])
     summary = f"{len(done)} injected failures: {', '.join(e['step'] for e in done)}"
     summary += f"; skipped: {'; '.join(skips)}" if skips else ""
@@ -92,7 +103,11 @@ def check(history: History) -> list[CheckResult]:
         for e in done
     ]
     return [
-        failed(name, f"{len(problems[name])} problem(s) in {len(done)} injections", problems[name])
+        failed(
+            name,
+            f"{len(problems[name])} problem(s) in {len(done)} injections",
+            problems[name] + [f"skipped {s}" for s in skips],
+        )
         if problems[name]
         else passed(name, summary, evidence)
         for name in NAMES

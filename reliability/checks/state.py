@@ -25,8 +25,16 @@ NAMES = (DETECTED, QUARANTINED, SERVING, AUDIT, RECOVERED)
 NAMING = ("state", "corrupt", "quarantin", "schema", "json", "missing")
 
 
+def _untaken_skipped(e: dict) -> dict:
+    """A damage that did not take (the file read back without it) tested nothing: a skip with the fact."""
+    if "skipped" in e or e["written"].get("took_effect", True):
+        return e
+    return {**e, "skipped": f"the damage did not take effect: {e['written']['fact']}"}
+
+
 def check(history: History) -> list[CheckResult]:
     events = [e["evidence"] for e in history.of_type("evidence") if e["label"] == LABEL]
+    events = [_untaken_skipped(e) for e in events]
     done = [e for e in events if "skipped" not in e]
     skips = [
         f"{e['case']} (index {e['index']}, box {e['box']}): {e['skipped']}" for e in events if "skipped" in e

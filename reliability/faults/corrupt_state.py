@@ -72,16 +72,26 @@ def damage(case: str, good: bytes | None) -> tuple[bytes | None, str]:
 
 
 def write(path: str, data: bytes | None) -> dict:
-    """Write the damage in place (or remove the file); return what was done, as evidence."""
+    """Write the damage in place (or remove the file); return what was done, as evidence, with whether
+    the file holds the damage when read back (`took_effect`): a fault that did not take is no test."""
     if data is None:
         os.unlink(path)
-        return {"removed": True, "bytes": 0, "sha256": "", "preview": ""}
+        return {"removed": True, "bytes": 0, "sha256": "", "preview": "", **_read_back(path, data)}
     with open(path, "r+b") as f:  # in place: the target's owner and mode stay
         f.write(data)
         f.truncate()
         f.flush()
         os.fsync(f.fileno())
-    return {"removed": False, "bytes": len(data), "sha256": _sha(data), "preview": _preview(data)}
+    written = {"removed": False, "bytes": len(data), "sha256": _sha(data), "preview": _preview(data)}
+    return {**written, **_read_back(path, data)}
+
+
+def _read_back(path: str, data: bytes | None) -> dict:
+    now = audit_trail.read(path)
+    if now == data:
+        return {"took_effect": True}
+    found = "the file is still there" if now is not None and data is None else f"{describe(now)}"
+    return {"took_effect": False, "fact": f"{path} read back without the damage: {found}"}
 
 
 def state_root(patterns: list[str], path: str) -> str:

@@ -30,5 +30,14 @@ def all_stages() -> dict[str, Stage]:
 def get(name: str) -> Stage:
     stages = all_stages()
     if name not in stages:
-        raise UsageError(f"unknown stage {name!r} (choose from {', '.join(stages)})")
+        raise UsageError(f"unknown stage {name!r} (choose from {', '.join(stages)}, or {ALL})")
     return stages[name]
+
+
+ALL = "all"  # `reliability run all`: every stage, in the order above
+
+
+def expand(names: list[str]) -> list[str]:
+    """The stage names asked for, with "all" standing for every stage; each name once, in order."""
+    every = list(all_stages())
+    return list(dict.fromkeys(n for name in names for n in (every if name == ALL else [name])))

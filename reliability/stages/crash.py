@@ -10,6 +10,8 @@ itself (processes by cgroup, uid and parent, the killed supervisor's own descend
 mounts, cgroups, fds, temp dirs, zombies, state files against their schema); then the target's
 recover, the host compared with the snapshot before, and a probe submission in the same box. All of
 it is one "crash" event; a phase observed too late to kill is one with `missed`.
+Before the first case, once, what the target's cleanup of the box not yet initialised leaves
+(aftermath.clean_box_cleanup): recover ends with a cleanup, so that is reported as its own finding.
 
 For a described target the setup and cleanup phases are its init and cleanup commands, so the
 execution's own init or cleanup is the call killed (the runner records the run IE either way).
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability import aftermath
+from reliability.checks import aftermath as aftermath_checks
 from reliability.checks import completeness, crash, leaks
 from reliability.faults import supervisor_kill
 from reliability.history import Journal
@@ -58,13 +61,16 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 @contextmanager
 def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     phase = sub.program.removeprefix("crash/")
+    baseline = None
+    if any(not supervisor_kill.cannot(target, p) for p in PHASES):  # some crash will be injected
+        baseline = aftermath.clean_box_cleanup(journal, target, sub.box)  # once, before the first init
     why = supervisor_kill.cannot(target, phase)
     if why:
         journal.append("crash", index=sub.index, box=sub.box, phase=phase, skipped=why)
         yield None
         return
     owned = target.owned([sub.box])
-    before = aftermath.snapshot(owned)
+    before = baseline or aftermath.snapshot(owned)
     killing = supervisor_kill.KillAtPhase(target, phase, sizes.grace_s, sub.index // len(PHASES))
     yield killing
     left = aftermath.left_behind(before, owned, killing.orphans)
@@ -90,7 +96,7 @@ STAGE = Stage(
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(PHASES),
     planned=lambda sizes: sizes.iterations * len(PHASES),
-    checks=(crash.check, completeness.check, leaks.check),
+    checks=(crash.check, aftermath_checks.clean_cleanup_check, completeness.check, leaks.check),
     host_fixture=host_fixture,
     boxes_for=lambda concurrency, box_base: [box_base],  # one worker: see the module docstring
     around=around,

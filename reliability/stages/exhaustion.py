@@ -2,7 +2,9 @@
 
 One worker (an fd limit is per process, host pressure is per host: two cases at once would blur which
 fault a verdict belongs to). Each case is one execution with its fault held from init to cleanup by
-`around`, journalled as "fault" start/end events. After every round of cases, plain runs must get
+`around`, journalled as "fault" start/end events, and at the end of the run whether it still held
+(an "exhaustion effect" evidence event: the limit still lowered, the fds still held, stress-ng still
+running, no space left on the filled tmpfs). After every round of cases, plain runs must get
 their verdicts right again without any manual step. Cases:
   fill_box     the program fills its box quota (the sandbox must keep ENOSPC inside the box)
   state_full   the sandbox's own box root and state on a small tmpfs we fill (builtin target: relocated)
@@ -14,13 +16,15 @@ their verdicts right again without any manual step. Cases:
 
 from __future__ import annotations
 
+import os
 import random
+import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability.checks import completeness, exhaustion, leaks
-from reliability.faults import disk_full, fd_limit, pressure, recorded
+from reliability.faults import cleanup_step, disk_full, fd_limit, pressure, recorded
 from reliability.history import Journal
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
@@ -97,6 +101,9 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
         )
         yield None
     elif case == "fill_box":
+        # Where the box is on the host: a finding of no quota names the disk it would fill.
+        where = {"index": sub.index, "box": sub.box, "box_dir": cleanup_step.box_dir(target, sub.box)}
+        journal.append("evidence", label=exhaustion.FILL_BOX_LABEL, evidence=where)
         with recorded(journal, "disk_full", f"box {sub.box} quota filled by the program"):
             yield None
     elif case == "state_full":
@@ -106,15 +113,47 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
         with fd_limit.lowered_nofile(FD_HEADROOM) as limit:
             with recorded(journal, "fd_limit", f"RLIMIT_NOFILE soft {limit} for the processes we start"):
                 yield None
+                soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+                _effect(journal, sub, soft == limit, f"RLIMIT_NOFILE soft {soft} at the end of the run")
     elif case == "many_fds":
         with fd_limit.many_fds(HELD_FDS) as pid:
             with recorded(journal, "many_fds", f"helper pid {pid} holds {HELD_FDS} fds"):
                 yield None
+                held = _fds_of(pid)
+                _effect(
+                    journal, sub, held >= HELD_FDS, f"helper pid {pid} held {held} fds at the end of the run"
+                )
     else:
         kind, seconds = ("vm" if case == "memory" else "cpu"), int(LIMITS.wall_s) + 5
         with pressure.pressure(kind, seconds) as (pid, argv):
             with recorded(journal, f"pressure_{case}", f"stress-ng pid {pid}: {' '.join(argv)}"):
                 yield None
+                state = "running" if _running(pid) else "gone"
+                _effect(
+                    journal, sub, state == "running", f"stress-ng pid {pid} {state} at the end of the run"
+                )
+
+
+def _effect(journal: Journal, sub: Submission, took_effect: bool, fact: str) -> None:
+    """What the fault was at the end of the run (facts): one that no longer held tested nothing."""
+    evidence = {"case": case_of(sub.program), "index": sub.index, "took_effect": took_effect, "fact": fact}
+    journal.append("evidence", label=exhaustion.EFFECT_LABEL, evidence=evidence)
+
+
+def _fds_of(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a stress-ng that failed to start has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _cannot(case: str | None, target: Target) -> str:
@@ -136,7 +175,10 @@ def _state_full(journal: Journal, target: Target, sub: Submission) -> Iterator[T
         with recorded(journal, "state_full", f"box root and state of the sandbox on {root}, filled") as info:
             with disk_full.filled(root) as written:
                 info["detail"] = f"box root {root}: {written} bytes filled, the run went on a full disk"
+                st = os.statvfs(root)
+                free = st.f_bavail * st.f_frsize
                 yield relocated
+                _effect(journal, sub, free == 0, f"{free} bytes free on {root} once filled")
         journal.append("evidence", label="exhaustion after state_full", evidence=_after(relocated, sub))
 
 

@@ -4,7 +4,9 @@ One worker (failpoints live in the process environment). Each execution is "faul
 program whose cleanup runs with that step made to fail (faults/cleanup_step.py says how, per step).
 Around it: a host snapshot before init; after the failed cleanup (the fault already undone) what is
 left, the target's recover, the host compared with the snapshot before, and a probe submission in the
-same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome.
+same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome and the
+fault's effect (did it act on anything: a mount to hold busy, a cgroup to occupy). Before the first
+case, once, what the target's cleanup of the box not yet initialised leaves (aftermath.clean_box_cleanup).
 Each run's result is IE naming the failed step (the runner makes it so); the verdict check judges the
 program's own verdict, kept in the result, for these injected failures.
 """
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability import aftermath
+from reliability.checks import aftermath as aftermath_checks
 from reliability.checks import completeness, faults, leaks, verdicts
 from reliability.faults import cleanup_step, recorded
 from reliability.history import Journal
@@ -46,13 +49,16 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 @contextmanager
 def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
     step = sub.program.removeprefix("faults/").replace("_", " ")
+    baseline = None
+    if any(not cleanup_step.cannot(target, s) for s in cleanup_step.STEPS):  # some fault will be tried
+        baseline = aftermath.clean_box_cleanup(journal, target, sub.box)  # once, before the first init
     why = cleanup_step.cannot(target, step)
     if why:
         journal.append("evidence", label=LABEL, evidence={"index": sub.index, "step": step, "skipped": why})
         yield None
         return
     owned = target.owned([sub.box])
-    before = aftermath.snapshot(owned)
+    before = baseline or aftermath.snapshot(owned)
     failing = cleanup_step.FailStep(target, step)
     with recorded(
         journal, f"cleanup_{step.replace(' ', '_')}", f"box {sub.box}: {cleanup_step.how(step, target)}"
@@ -62,7 +68,8 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
     left = aftermath.left_behind(before, owned)
     recovered = aftermath.recover_and_compare(target, sub.box, before, owned)
     evidence = {"index": sub.index, "box": sub.box, "step": step, "how": cleanup_step.how(step, target)}
-    evidence.update(outcome=outcome, left=left, recovered=recovered, probe=aftermath.probe(target, sub.box))
+    evidence.update(outcome=outcome, effect=failing.effect, left=left, recovered=recovered)
+    evidence.update(probe=aftermath.probe(target, sub.box))
     journal.append("evidence", label=LABEL, evidence=evidence)
 
 
@@ -72,7 +79,13 @@ STAGE = Stage(
     workload=workload,
     enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(cleanup_step.STEPS),
     planned=lambda sizes: sizes.iterations * len(cleanup_step.STEPS),
-    checks=(faults.check, verdicts.check, completeness.check, leaks.check),
+    checks=(
+        faults.check,
+        aftermath_checks.clean_cleanup_check,
+        verdicts.check,
+        completeness.check,
+        leaks.check,
+    ),
     host_fixture=host_fixture,
     boxes_for=lambda concurrency, box_base: [box_base],
     around=around,

@@ -1,9 +1,11 @@
 """IOI isolate, live: the stages against the real sandbox, where it is installed (not on CI's fresh
 machine: it has no package; docs/targets.md says how to build it). Skipped elsewhere, saying why.
 
-What these assert is what the stages found on isolate 1.10.1 (docs/targets.md, "What the stages find
-on isolate"): stress and leaks judge it correctly; its keeper enforces the limits, so killed alone it
-leaves the program running unbounded (crash); two --run in one initialised box both go ahead (locks).
+What these assert is what the stages found on isolate 1.10.1 (docs/targets.md, "Scorecards"): stress
+and leaks judge it correctly; its keeper enforces the limits, so killed alone it leaves the program
+running unbounded (crash); two --run in one initialised box both go ahead (locks);
+its box is no mount on the host, so the faults stage's busy-mount case is skipped with that reason, and
+its --cleanup of a missing box makes the box directory (named once, not under every case).
 isolate 2.x added box locks, so there the run-level case must not fail; its crash finding is not
 asserted (not run here).
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from reliability.checks import crash, leaks, locks, verdicts
+from reliability.checks import aftermath, crash, faults, leaks, locks, verdicts
 from reliability.history import read
 from reliability.stages import get
 from reliability.targets.isolate import major_version
@@ -84,3 +86,20 @@ def test_locks_finds_two_runs_at_once_in_one_initialised_box(version):
     else:
         assert run_lock.status == "failed", run_lock
         assert any("ran from" in line for line in run_lock.evidence), run_lock.evidence
+
+
+def test_faults_skip_the_busy_mount_and_name_the_clean_box_cleanup_once(version):
+    checks = run_stage("faults")
+    box_dir = f"/var/local/lib/isolate/{BOX_BASE}"
+    skipped = (
+        f"unmount: the fault did not take effect: target isolate has no host-visible box mount ({box_dir}"
+    )
+    reported = checks[faults.REPORTED]
+    assert any(skipped in line for line in [reported.message, *reported.evidence]), reported
+    assert "unmount (index" not in " ".join(c.message + " ".join(c.evidence) for c in checks.values())
+    if version >= 2:
+        return  # 2.x's cleanup of a missing box: not observed here
+    clean = checks[aftermath.CLEAN_CLEANUP]
+    assert clean.status == "failed" and clean.message == f"cleanup of a clean box leaves temp dir {box_dir}"
+    recovered = checks[faults.RECOVERED]
+    assert not any(line.endswith(f"new temp_dirs: temp dir {box_dir}") for line in recovered.evidence)

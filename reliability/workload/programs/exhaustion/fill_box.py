@@ -1,7 +1,8 @@
 """Fill the box's disk quota with files under the output limit each, until ENOSPC; print "full".
 
 A correct sandbox keeps the program's ENOSPC inside the box: the run ends normally (OK) and the next
-run in a fresh box has its whole quota again. Capped, so a sandbox without a quota spares its host.
+run in a fresh box has its whole quota again. Capped, so a sandbox without a quota spares its host;
+reaching the cap, it says how much it wrote and where (checks/exhaustion.py names the missing quota).
 """
 
 import errno
@@ -22,4 +23,4 @@ except OSError as e:
 for i in range(n + 1):  # stdout lives in the box too: make room before printing
     if os.path.exists(f"fill-{i}"):
         os.unlink(f"fill-{i}")
-print("full" if written < CAP else "no quota")
+print("full" if written < CAP else f"no quota: wrote {written} bytes to {os.getcwd()} without ENOSPC")
