@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from reliability.checks.base import CheckResult
+from reliability.checks.base import CheckResult, failed
 from reliability.history import History
 from reliability.profiles import Sizes
 from reliability.workload.submission import Submission
@@ -39,7 +40,13 @@ class Stage:
         return sizes.iterations or sizes.submissions or None
 
     def check(self, history: History) -> list[CheckResult]:
+        """Every check's results. A check that raises is a failed result naming the exception (as
+        Jepsen's check-safe): a bug in one check never hides the others or passes the stage."""
         results: list[CheckResult] = []
         for check in self.checks:
-            results.extend(check(history))
+            try:
+                results.extend(check(history))
+            except Exception as e:
+                where = traceback.format_exc().splitlines()[-6:]
+                results.append(failed(f"{check.__module__}.{check.__name__}", f"the check raised {e!r}", where))
         return results

@@ -20,3 +20,26 @@ def test_the_planned_total_is_where_feeding_stops(name):
             break
         fed += 1
     assert stage.total(sizes) == fed
+
+
+def test_a_check_that_raises_is_a_failed_result_and_the_others_still_run(tmp_path):
+    import dataclasses
+
+    from synthetic_history import HistoryBuilder
+
+    from reliability.checks.base import passed
+    from reliability.stages import get
+
+    def broken(history):
+        raise KeyError("verdict")
+
+    def fine(history):
+        return [passed("fine", "ok")]
+
+    stage = dataclasses.replace(get("stress"), checks=(broken, fine))
+    results = stage.check(HistoryBuilder(tmp_path).read())
+    assert [(r.name.rsplit(".", 1)[-1], r.status) for r in results] == [
+        ("broken", "failed"),
+        ("fine", "passed"),
+    ]
+    assert "the check raised KeyError('verdict')" in results[0].message
