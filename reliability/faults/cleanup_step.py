@@ -29,6 +29,7 @@ from contextlib import ExitStack
 from reliability.faults import busy_mount, foreign_process
 from reliability.refbox import failpoints, mounts
 from reliability.targets.base import CleanupOutcome, Target
+from reliability.targets.capabilities import BoxCgroups, BoxDirectories, capability
 from reliability.targets.delegate import Delegating
 
 STEPS = ("reap", "close fds", "unmount", "remove cgroup", "remove temp dirs")  # as the refbox names them
@@ -38,30 +39,20 @@ FROM_OUTSIDE = {"unmount": "a process holding the box mount busy"}
 FROZEN = "a foreign process in the box cgroups, frozen in a freezer cgroup of ours (SIGKILL stays pending)"
 
 
-CGROUPFS = "/sys/fs/cgroup/"
-
-
 def frozen_foreign_unavailable(target: Target | None) -> str:
     """'' when the cgroup removal can be made to fail from outside (box cgroups known, cgroup v1), else why not."""
-    refbox = getattr(target, "refbox", None)
-    if refbox is None and not (target is not None and _declared_cgroups(target, 0)):
+    cgroups = capability(target, BoxCgroups) if target is not None else None
+    if cgroups is None or not cgroups.box_cgroup_dirs(0):
         return "the target's box cgroups are not known"
-    if refbox is not None and refbox.cgroups.version != 1:
+    if cgroups.cgroup_version != 1:
         return "cgroup v2: no separate freezer hierarchy, and cgroup.kill kills frozen tasks"
     return foreign_process.frozen_unavailable()
 
 
-def _declared_cgroups(target: Target, box: int) -> list[str]:
-    """Box `box`'s cgroup directories (globs) as a described target declares them (owns/box_cgroups)."""
-    return [p for p in target.owned([box]).box_paths if p.startswith(CGROUPFS)]
-
-
 def box_cgroups(target: Target, box: int) -> list[str]:
     """Box `box`'s cgroup directories that exist now (each with a cgroup.procs a process can join)."""
-    refbox = getattr(target, "refbox", None)
-    patterns = (
-        refbox.cgroups.dirs(refbox.box_cgroup(box)) if refbox is not None else _declared_cgroups(target, box)
-    )
+    cgroups = capability(target, BoxCgroups)
+    patterns = cgroups.box_cgroup_dirs(box) if cgroups is not None else []
     found = sorted({d for pattern in patterns for d in glob.glob(pattern)})
     return [d for d in found if os.path.isfile(os.path.join(d, "cgroup.procs"))]
 
@@ -90,11 +81,8 @@ def cannot(target: Target, step: str) -> str:
 
 
 def box_dir(target: Target, box: int) -> str:
-    if hasattr(target, "refbox"):
-        return target.refbox.box_dir(box)
-    if hasattr(target, "box_dir"):
-        return target.box_dir(box)
-    return os.path.join(target.owned([box]).box_root, str(box))
+    dirs = capability(target, BoxDirectories)
+    return dirs.box_dir(box) if dirs is not None else os.path.join(target.owned([box]).box_root, str(box))
 
 
 def effect(took_effect: bool, fact: str) -> dict:

@@ -48,5 +48,7 @@ class Stage:
                 results.extend(check(history))
             except Exception as e:
                 where = traceback.format_exc().splitlines()[-6:]
-                results.append(failed(f"{check.__module__}.{check.__name__}", f"the check raised {e!r}", where))
+                results.append(
+                    failed(f"{check.__module__}.{check.__name__}", f"the check raised {e!r}", where)
+                )
         return results

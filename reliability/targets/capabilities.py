@@ -10,6 +10,7 @@ wrapped target keeps its capabilities.
     CommandDriven   which of its commands the pipeline is running for a box now (init, run, cleanup)
     Reloadable      how to make the same target again in another process (the lock holder)
     BoxDirectories  where a box lives on the host
+    BoxCgroups      a box's cgroup directories, and the cgroup version they are on
     HasLifecycle    start/stop around a stage's runs (the built-in sandbox's fork server)
 """
 
@@ -48,6 +49,14 @@ class Reloadable(Protocol):
 class BoxDirectories(Protocol):
     def box_dir(self, box: int) -> str:
         """The host directory of box `box`."""
+
+
+@runtime_checkable
+class BoxCgroups(Protocol):
+    cgroup_version: int  # 1 or 2
+
+    def box_cgroup_dirs(self, box: int) -> list[str]:
+        """Box `box`'s cgroup directories (globs), whether they exist now or not."""
 
 
 @runtime_checkable

@@ -144,6 +144,15 @@ class CommandTarget(Target):
     def box_dir(self, box: int) -> str:
         return self._owns("box_dir", box=box)
 
+    @property
+    def cgroup_version(self) -> int:
+        """The host's: a unified hierarchy at /sys/fs/cgroup is v2 (where a sandbox's cgroups then live)."""
+        return 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1
+
+    def box_cgroup_dirs(self, box: int) -> list[str]:
+        """Box `box`'s cgroups as the target file declares them (owns/box_cgroups)."""
+        return [render(t, self.desc.values(box=box)) for t in self.doc["owns"].get("box_cgroups", [])]
+
     def _box_values(self, box: int) -> dict:
         box_dir = self.box_dir(box)
         work_dir = (

@@ -189,9 +189,13 @@ def test_the_cgroup_removal_fault_is_real_on_v1_and_a_failpoint_with_the_reason_
 
     from reliability.faults import cleanup_step
 
-    def target(version: int) -> SimpleNamespace:
-        refbox = SimpleNamespace(cgroups=SimpleNamespace(version=version))
-        return SimpleNamespace(refbox=refbox, name="builtin", capabilities=frozenset({"failpoints"}))
+    def target(version: int) -> SimpleNamespace:  # the BoxCgroups capability on a host of `version`
+        return SimpleNamespace(
+            cgroup_version=version,
+            box_cgroup_dirs=lambda box: [f"/sys/fs/cgroup/memory/refbox/box-{box}"],
+            name="builtin",
+            capabilities=frozenset({"failpoints"}),
+        )
 
     v2 = cleanup_step.how("remove cgroup", target(2))
     assert v2.startswith("failpoint cleanup.remove_cgroup=error (cgroup v2:") and "cgroup.kill" in v2
