@@ -70,7 +70,7 @@ def check(history: History) -> list[CheckResult]:
     where = {id(e): f"{e['phase']} (index {e['index']}, box {e['box']})" for e in done}
     explained = clean_cleanup_leftovers(history)
     problems = {name: [] for name in NAMES}
-    box_paths = history.stage_start["owned"].get("box_paths", [])
+    box_paths = (history.stage_start.get("owned") or {}).get("box_paths", [])
     notes: list[str] = []  # what was excused, shown in the evidence of "left nothing behind by itself"
     for e in done:
         at = where[id(e)]
