@@ -14,6 +14,7 @@ fork uses os-level calls only and ends in os._exit: another pipeline thread may 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -142,6 +143,9 @@ def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
 
 
 def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None) -> None:
+    # A short life ending in os._exit leaves a collector nothing to give back, and its walk over the
+    # parent's objects would copy their pages into this process (copy-on-write) for nothing.
+    gc.disable()
     try:
         os.setsid()  # out of the pipeline's session: a terminal's Ctrl-C must not kill us mid-cleanup
         keep = sorted({answer_fd, plan.stdout_fd, plan.stderr_fd})
