@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reliability.refbox import boxinit, forkserver  # noqa: E402
+from reliability.refbox import boxinit_build, forkserver  # noqa: E402
 from reliability.refbox.box import Refbox  # noqa: E402
 from reliability.targets.base import Limits  # noqa: E402
 
@@ -197,7 +197,7 @@ def main() -> int:
         "load_average": os.getloadavg(),
         "runs": args.runs,
         "fork_server": not args.no_fork_server,
-        "init": "python" if args.python_init or not boxinit.path() else "c (boxinit.c)",
+        "init": "python" if args.python_init or not boxinit_build.path() else "c (boxinit.c)",
         "cycle": _ms(samples["cycle"]) | _cpu_ms(samples["cycle_cpu"]),
         "run_only": _ms(samples["run_only"]) | _cpu_ms(samples["run_only_cpu"]),
     }

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from reliability.refbox import audit, boxinit, cleanup, defects, locks, mounts, state
+from reliability.refbox import audit, boxinit_build, cleanup, defects, locks, mounts, state
 from reliability.refbox.cgroups import CgroupError, Cgroups, detect
 from reliability.refbox.phases import PhaseRecorder
 from reliability.refbox.supervisor import RunPlan, run_supervised
@@ -48,7 +48,7 @@ class Refbox:
         c_init: bool = True,
     ):
         """lock_wait_s: how long init/run/cleanup wait for a box another process holds (0: fail at once).
-        c_init: the jail's init in C where it can be built (refbox/boxinit.py), else the Python one."""
+        c_init: the jail's init in C where it can be built (refbox/boxinit_build.py), else the Python one."""
         self.box_root = os.path.abspath(box_root)
         self.cgroup_name = cgroup_name.strip("/")
         self.quota_mb = quota_mb
@@ -312,7 +312,7 @@ class Refbox:
                 self.isolate,
                 keep_orphans=defects.keeps_orphans(),
                 seccomp=not defects.allows_namespaces(),
-                boxinit=boxinit.path() if self.isolate and self.c_init else None,
+                boxinit=boxinit_build.path() if self.isolate and self.c_init else None,
             )
 
             def started(pid: int) -> None:

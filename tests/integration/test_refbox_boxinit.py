@@ -11,7 +11,7 @@ import signal
 import pytest
 from refbox_fixtures import LIMITS, box, c_program, refbox  # noqa: F401 - fixtures
 
-from reliability.refbox import boxinit
+from reliability.refbox import boxinit_build
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, mounts and cgroups need root"),
@@ -35,8 +35,8 @@ def run_with(refbox, number: int, c_init: bool, command: list[str], files: dict 
 
 
 def test_c_init_is_the_default_and_builds_here():
-    assert boxinit.path() is not None
-    assert os.access(boxinit.path(), os.X_OK)
+    assert boxinit_build.path() is not None
+    assert os.access(boxinit_build.path(), os.X_OK)
 
 
 def test_c_and_python_init_build_the_same_jail(refbox, box):
@@ -60,15 +60,15 @@ def test_both_inits_report_the_program_ending_and_setup_errors(refbox, box, c_pr
 
 
 def test_a_cached_entry_is_used_again_without_a_compile(tmp_path):
-    first = boxinit._build(tmp_path / "cache")
+    first = boxinit_build._build(tmp_path / "cache")
     built_at = first.stat().st_mtime_ns
-    assert boxinit._build(tmp_path / "cache") == first
+    assert boxinit_build._build(tmp_path / "cache") == first
     assert first.stat().st_mtime_ns == built_at
 
 
 def test_an_entry_others_could_write_is_rebuilt_not_run(tmp_path):
-    entry = boxinit._build(tmp_path / "cache")
+    entry = boxinit_build._build(tmp_path / "cache")
     os.chmod(entry, 0o777)  # as if a box uid or another user could have replaced its code
-    assert not boxinit._trusted(entry)
-    rebuilt = boxinit._build(tmp_path / "cache")
-    assert rebuilt == entry and boxinit._trusted(rebuilt)
+    assert not boxinit_build._trusted(entry)
+    rebuilt = boxinit_build._build(tmp_path / "cache")
+    assert rebuilt == entry and boxinit_build._trusted(rebuilt)
