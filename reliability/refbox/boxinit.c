@@ -189,7 +189,7 @@ static void submounts_read_only(const struct spec *s) {
     int n = 0;
     char *line = NULL;
     size_t cap = 0;
-    while (getline(&line, &cap, f) > 0 && n < 1024) {
+    while (getline(&line, &cap, f) > 0) {
         char *field = line, *save = NULL;
         for (int i = 0; i < 5 && field; i++) field = strtok_r(i ? NULL : line, " ", &save);
         if (!field) continue;
@@ -209,7 +209,12 @@ static void submounts_read_only(const struct spec *s) {
         if (!below_a_root) continue;
         int seen = 0;
         for (int i = 0; i < n && !seen; i++) seen = !strcmp(points[i], field);
-        if (!seen) points[n++] = strdup(field);
+        if (seen) continue;
+        if (n == (int)(sizeof points / sizeof *points)) { /* fail closed: never leave one writable */
+            errno = E2BIG;
+            fail();
+        }
+        if (!(points[n++] = strdup(field))) fail();
     }
     free(line);
     fclose(f);
