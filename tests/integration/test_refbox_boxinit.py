@@ -45,6 +45,8 @@ def test_c_and_python_init_build_the_same_jail(refbox, box):
     assert (c.verdict, python.verdict) == ("OK", "OK"), (c, python)
     assert "Seccomp:\t2" in c.stdout and "pid=2" in c.stdout and "/proc rw,nosuid,nodev,noexec" in c.stdout
     assert c.stdout == python.stdout
+    init = run_with(refbox, box, True, ["/bin/cat", "/proc/1/comm"])
+    assert init.stdout.startswith("boxinit"), init  # the C init really was pid 1 above
 
 
 @pytest.mark.parametrize("c_init", [True, False], ids=["c", "python"])
@@ -72,3 +74,17 @@ def test_an_entry_others_could_write_is_rebuilt_not_run(tmp_path):
     assert not boxinit_build._trusted(entry)
     rebuilt = boxinit_build._build(tmp_path / "cache")
     assert rebuilt == entry and boxinit_build._trusted(rebuilt)
+
+
+def test_without_a_compiler_there_is_no_c_init_and_the_python_one_runs(refbox, box, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gcc, no cc
+    monkeypatch.setenv("RELIABILITY_BUILD_CACHE", str(tmp_path / "cache"))  # and nothing cached
+    boxinit_build.path.cache_clear()
+    try:
+        assert boxinit_build.path() is None
+        result = refbox.run(box, ["/bin/sh", "-c", "echo pid=$$; cat /proc/1/comm"], LIMITS)
+    finally:
+        boxinit_build.path.cache_clear()  # the next caller builds (or finds) the real one again
+    assert result.verdict == "OK", result
+    assert result.stdout.split("\n")[:1] == ["pid=2"]
+    assert not result.stdout.split("\n")[1].startswith("boxinit")  # pid 1 is the Python init
