@@ -37,10 +37,10 @@ from reliability.targets.base import Limits  # noqa: E402
 LIMITS = Limits(cpu_s=1.0, wall_s=2.0, mem_mb=64, processes=8, output_kb=64)
 # The last interleaved measurement on this repository's machine, shown when isolate is not installed.
 ISOLATE_RECORDED = {
-    "cycle": {"median_ms": 43.0},
-    "run_only": {"median_ms": 23.0},
-    "source": "isolate 1.10.1 measured interleaved by this benchmark, 2-core x86_64 VM shared with other "
-    "work, 2026-12-02 (README, Benchmarks)",
+    "cycle": {"median_ms": 40.61},
+    "run_only": {"median_ms": 15.73},
+    "source": "isolate 1.10.1 measured interleaved by this benchmark (100 each), 2-core x86_64 VM shared "
+    "with other work (load average 4.9), 2026-12-02: README, Benchmarks",
 }
 
 
@@ -222,10 +222,12 @@ def main() -> int:
     )
     for name in ("cycle", "run_only"):
         r, iso = report[name], report["isolate"][name]
+        iso_cpu = f"{iso['cpu_ms_mean']:>8.2f}ms" if "cpu_ms_mean" in iso else f"{'-':>10}"
+        cpu_ratio = report.get(f"{name}_cpu_ratio_to_isolate")
         print(
             f"{name:<10}{r['median_ms']:>8.2f}ms{r['p95_ms']:>8.2f}ms{r['cpu_ms_mean']:>8.2f}ms"
-            f"{iso['median_ms']:>14.2f}ms{iso.get('cpu_ms_mean', float('nan')):>8.2f}ms"
-            f"{report[f'{name}_ratio_to_isolate']:>7.2f}{report.get(f'{name}_cpu_ratio_to_isolate', float('nan')):>6.2f}"
+            f"{iso['median_ms']:>14.2f}ms{iso_cpu}{report[f'{name}_ratio_to_isolate']:>7.2f}"
+            + (f"{cpu_ratio:>6.2f}" if cpu_ratio is not None else f"{'-':>6}")
         )
     print(f"isolate: {report['isolate']['source']}; load average {report['load_average'][0]:.1f}")
     out = Path(__file__).resolve().parent / "results" / "refbox.json"
