@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reliability.history import Journal  # noqa: E402
 from reliability.runner import Runner  # noqa: E402
+from reliability.targets.base import Target  # noqa: E402
 from reliability.targets.builtin import BuiltinTarget  # noqa: E402
 from reliability.workload import generator  # noqa: E402
 from reliability.workload.prepare import prepare_programs  # noqa: E402
@@ -35,10 +36,14 @@ def _cpu_self() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _measure(name: str, mix: dict, n: int, concurrency: int, work: Path, prepared) -> dict:
-    boxes = work / f"boxes-{name}"
-    boxes.mkdir(mode=0o755)
-    target = BuiltinTarget(box_root=str(boxes), cgroup_name=f"refbox-benchp-{os.getpid()}")
+def _measure(
+    name: str, mix: dict, n: int, concurrency: int, work: Path, prepared, target: Target | None = None
+) -> dict:
+    """The runner over `n` submissions of `mix` on `target` (default: a built-in sandbox of its own)."""
+    if target is None:
+        boxes = work / f"boxes-{name}"
+        boxes.mkdir(mode=0o755)
+        target = BuiltinTarget(box_root=str(boxes), cgroup_name=f"refbox-benchp-{os.getpid()}")
     subs = generator.generate(1, n, mix=mix, ranges=generator.FAST_RANGES)
     journal = Journal(work / f"{name}.jsonl")
     journal.append(

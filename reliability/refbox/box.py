@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from reliability.refbox import audit, cleanup, defects, locks, mounts, state
+from reliability.refbox import audit, boxinit_build, cleanup, defects, locks, mounts, state
 from reliability.refbox.cgroups import CgroupError, Cgroups, detect
 from reliability.refbox.phases import PhaseRecorder
 from reliability.refbox.supervisor import RunPlan, run_supervised
@@ -45,8 +45,10 @@ class Refbox:
         lock_wait_s: float = 0.0,
         run_id: str | None = None,
         isolate: bool = True,
+        c_init: bool = True,
     ):
-        """lock_wait_s: how long init/run/cleanup wait for a box another process holds (0: fail at once)."""
+        """lock_wait_s: how long init/run/cleanup wait for a box another process holds (0: fail at once).
+        c_init: the jail's init in C where it can be built (refbox/boxinit_build.py), else the Python one."""
         self.box_root = os.path.abspath(box_root)
         self.cgroup_name = cgroup_name.strip("/")
         self.quota_mb = quota_mb
@@ -54,6 +56,7 @@ class Refbox:
         self.lock_wait_s = lock_wait_s
         self.run_id = run_id
         self.isolate = isolate  # False only to prove the isolation stage's checks fire (see isolation.py)
+        self.c_init = c_init
         try:
             self.cgroups = cgroups or detect()
             # Made now, not at the first init: a host snapshot taken before the first run must
@@ -314,6 +317,7 @@ class Refbox:
                 self.isolate,
                 keep_orphans=defects.keeps_orphans(),
                 seccomp=not defects.allows_namespaces(),
+                boxinit=boxinit_build.path() if self.isolate and self.c_init else None,
             )
 
             def started(pid: int) -> None:

@@ -22,6 +22,7 @@ The socket is a socketpair, never a named socket: nothing else on the host can a
 from __future__ import annotations
 
 import array
+import gc
 import os
 import pickle
 import select
@@ -113,6 +114,10 @@ def serve() -> None:
     from reliability.refbox import isolation, supervisor
 
     control = socket.socket(fileno=int(os.environ.pop("REFBOX_FORKSERVER_FD")))
+    # Everything imported so far lives as long as we do: out of the collector's sight, so neither our
+    # collections nor a supervisor's walk (and, in the supervisor, copy-on-write copy) those pages.
+    # Measured: the collector was a tenth of the fork server's CPU, and its copies the supervisors'.
+    gc.freeze()
     running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, reply socket)
     while True:
         ready = select.select([control, *running], [], [])[0]

@@ -15,11 +15,17 @@ pipe and exits; the kernel then kills whatever is left in the namespace, and the
 the whole run cgroup (init joined it first, so every process is born inside it).
 
 Everything from enter() on runs after fork in a copy of the pipeline: os-level calls only.
+
+init and the program's last steps are normally the C program refbox/boxinit.c, which does exactly what
+enter(), set_rlimits() and drop_privileges() do here, in the same order, with the binds and limits this
+module decides; this Python path is the fallback where it cannot be built (and is tested to build the
+same jail: tests/integration/test_refbox_boxinit.py). A change to one must be made to both.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import resource
 import socket
@@ -181,19 +187,28 @@ def _make_parents(target: str) -> None:
 
 
 # -- after fork, in the program (pid 2), right before exec ---------------------------------------------
+def rlimits(limits: Limits) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for the program, in the order they are set (here or by boxinit.c)."""
+    cpu_backstop = math.ceil(limits.cpu_s + 1)  # the cgroup's CPU time decides; this only backs it up
+    wanted = [
+        (resource.RLIMIT_FSIZE, limits.output_kb * 1024),  # also stops a disk filler at one file
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_STACK, STACK_MB << 20),
+        (resource.RLIMIT_NOFILE, OPEN_FILES),
+    ]
+    capped = [(which, _capped(which, value)) for which, value in wanted]
+    return [(resource.RLIMIT_CPU, cpu_backstop, cpu_backstop + 1)] + [(w, v, v) for w, v in capped]
+
+
 def set_rlimits(limits: Limits) -> None:
-    output = limits.output_kb * 1024
-    _cap(resource.RLIMIT_FSIZE, output)  # also stops a disk filler at one file of the output limit
-    _cap(resource.RLIMIT_CORE, 0)
-    _cap(resource.RLIMIT_STACK, STACK_MB << 20)
-    _cap(resource.RLIMIT_NOFILE, OPEN_FILES)
+    for which, soft, hard in rlimits(limits):
+        resource.setrlimit(which, (soft, hard))
 
 
-def _cap(which: int, value: int) -> None:
+def _capped(which: int, value: int) -> int:
+    """`value`, or the hard limit we run under if lower (raising a hard limit is refused)."""
     _, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
 
 
 def drop_privileges(uid: int, gid: int) -> None:

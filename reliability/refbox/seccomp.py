@@ -152,6 +152,14 @@ def supported() -> bool:
     return _FILTER is not None
 
 
+def filter_bytes() -> bytes:
+    """The filter's instructions as the kernel reads them (boxinit.c installs them itself)."""
+    if _FILTER is None:
+        raise OSError(errno.ENOSYS, f"seccomp filter: no system call table for {os.uname().machine}")
+    fprog, buffer = _FILTER
+    return buffer.raw[: fprog.len * 8]
+
+
 def install() -> None:
     """Apply the filter to this process and its future children (needs no_new_privs already set)."""
     if _FILTER is None:

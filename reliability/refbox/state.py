@@ -41,7 +41,7 @@ import json
 import os
 import time
 
-from reliability import fastschema, schemas
+from reliability import fastschema
 from reliability.refbox import audit
 from reliability.refbox.quarantine import move_aside
 
@@ -53,6 +53,10 @@ PHASES = ("setup", "execute", "timeout", "cleanup", "verdict")
 @functools.cache
 def _valid() -> fastschema.Predicate:
     # The compiled predicate costs microseconds; jsonschema is asked only to word a rejection.
+    # Imported here, not at the top: jsonschema is large, and the fork server, which imports this
+    # module for phases.py and never validates, would carry it into every supervisor it forks.
+    from reliability import schemas
+
     return fastschema.compile_schema(schemas.validator("box-state").schema)
 
 
@@ -64,7 +68,11 @@ _known_valid: dict[str, bytes] = {}
 
 
 def problems(doc: object) -> list[str]:
-    return [] if _valid()(doc) else schemas.errors("box-state", doc) or ["invalid"]
+    if _valid()(doc):
+        return []
+    from reliability import schemas  # see _valid
+
+    return schemas.errors("box-state", doc) or ["invalid"]
 
 
 def state_path(state_dir: str, box: int) -> str:

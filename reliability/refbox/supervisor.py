@@ -1,6 +1,7 @@
 """The forked supervisor: one per run, forked from the calling (possibly multithreaded) pipeline.
 
 parent ──fork──> supervisor ──fork──> init ──fork──> program   (isolated: see refbox/isolation.py)
+parent ──fork──> supervisor ──spawn─> boxinit ──fork──> program (isolated, the C init: refbox/boxinit.py)
 parent ──fork──> supervisor ──fork──> program                    (isolation off: host root, box uid only)
 
 "parent" is the fork server when the pipeline runs one (refbox/forkserver.py), else the caller.
@@ -13,6 +14,7 @@ fork uses os-level calls only and ends in os._exit: another pipeline thread may 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reliability.refbox import forkserver, isolation, seccomp, syscalls
+from reliability.refbox import boxinit, forkserver, isolation, seccomp, syscalls
 from reliability.refbox.cgroups import Cgroups
 from reliability.targets.base import Limits, Result
 
@@ -52,6 +54,7 @@ class RunPlan:
     isolate: bool = True  # namespaces, minimal root, no capabilities; False only to test the tests
     keep_orphans: bool = False  # defect.keep_orphans: the program outlives a dead supervisor (defects.py)
     seccomp: bool = True  # an isolated program may create no namespace (refbox/seccomp.py)
+    boxinit: str | None = None  # the C init's binary (refbox/boxinit.py); None: the Python init below
 
 
 def decide(
@@ -140,6 +143,9 @@ def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
 
 
 def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None) -> None:
+    # A short life ending in os._exit leaves a collector nothing to give back, and its walk over the
+    # parent's objects would copy their pages into this process (copy-on-write) for nothing.
+    gc.disable()
     try:
         os.setsid()  # out of the pipeline's session: a terminal's Ctrl-C must not kill us mid-cleanup
         keep = sorted({answer_fd, plan.stdout_fd, plan.stderr_fd})
@@ -217,11 +223,15 @@ def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None] = _
         syscalls.unshare(syscalls.CLONE_NEWPID)  # our next (and only) child is pid 1 of a new namespace
     me = os.pidfd_open(os.getpid())  # init's way to tell that we died before it could watch for it
     start = time.monotonic()
-    child = os.fork()
-    if child == 0:
-        if jail:
-            _init_main(plan, jail, procs_files, devnull, err_write, report_write, me)  # never returns
-        _exec_program(plan, procs_files, devnull, err_write)  # never returns
+    if jail and plan.boxinit:  # the C init (boxinit.py): no copy of this process, same steps
+        fds = (err_write, report_write, plan.stdout_fd, plan.stderr_fd, me)
+        child = boxinit.spawn(plan.boxinit, plan, jail, procs_files, fds)
+    else:
+        child = os.fork()
+        if child == 0:
+            if jail:
+                _init_main(plan, jail, procs_files, devnull, err_write, report_write, me)  # never returns
+            _exec_program(plan, procs_files, devnull, err_write)  # never returns
     os.close(me)
     os.close(err_write)
     os.close(report_write)
@@ -428,8 +438,6 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         step = "set rlimits"
         limits = plan.limits
-        cpu_backstop = math.ceil(limits.cpu_s + 1)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_backstop, cpu_backstop + 1))
         env = plan.env
         if plan.isolate:  # cwd is the box already (init pivoted there)
             isolation.set_rlimits(limits)
@@ -440,6 +448,8 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
                 seccomp.install()
             env = isolation.clean_env(env, plan.box_dir)
         else:
+            cpu_backstop = math.ceil(limits.cpu_s + 1)
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_backstop, cpu_backstop + 1))
             output = limits.output_kb * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

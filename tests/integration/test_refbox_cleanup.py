@@ -169,7 +169,11 @@ def start_run_and_kill_its_supervisor(refbox, number: int) -> tuple[object, list
     return results[0], left
 
 
-def test_killed_supervisor_gives_ie_and_recover_removes_what_it_left(refbox):
+def test_killed_supervisor_gives_ie_and_recover_removes_what_it_left(refbox, monkeypatch):
+    # The box's init dies with its supervisor (PR_SET_PDEATHSIG), taking the program with it, so only
+    # the defect that switches that off leaves processes behind for recover to find (else it is a race
+    # between their death and the check below).
+    monkeypatch.setenv("REFBOX_FAILPOINTS", "defect.keep_orphans")
     refbox.init(BOX_B)
     try:
         result, left = start_run_and_kill_its_supervisor(refbox, BOX_B)
@@ -192,6 +196,7 @@ def test_cleanup_after_a_killed_supervisor_kills_the_leftover_through_the_cgroup
     try:
         result, left = start_run_and_kill_its_supervisor(refbox, BOX_B)
         assert result.verdict == "IE"
+        wait_until(lambda: not any(alive(pid) for pid in left), "the box's processes die with it")
         outcome = refbox.cleanup(BOX_B)
         assert outcome.ok, outcome
         assert not any(alive(pid) for pid in left)

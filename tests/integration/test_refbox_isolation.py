@@ -3,6 +3,7 @@
 # ruff: noqa: F811 - the fixtures are imported from refbox_fixtures and named as test arguments
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -102,8 +103,9 @@ def test_jail_mounts_never_appear_in_the_host_mount_table(refbox, box):
         during = set(mounts.mount_points())
         # The jail is real: the program's own table has the private /proc and /tmp.
         seen += mounts.mount_points(f"/proc/{sleeping(pids)[0]}/mountinfo")
-        for pid in pids:
-            os.kill(pid, 9)
+        for pid in pids:  # init's death ends the namespace: a later pid may be gone already
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
     finally:
         thread.join()
     assert "/proc" in seen and "/tmp" in seen and isolation.STAGING + "/usr" not in seen

@@ -1,0 +1,87 @@
+"""Build boxinit.c on first use and cache the binary, like the workload build cache (workload/build.py).
+
+Compiled with the C compiler the C++ workload already needs, into the build cache's directory, keyed by
+source, compiler version and flags; built in a temporary file and renamed into place, so a reader sees
+a whole binary or none. It runs as root, so an entry not owned by us or writable by others is never
+used (it is built again). Without a compiler, or if the build fails, `path()` is None and the refbox
+runs the Python init: the same jail, slower (tests run both).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from reliability.workload.build import cache_dir_default
+
+SOURCE = Path(__file__).with_name("boxinit.c")
+CFLAGS = ("-O2", "-Wall")
+_FORMAT = "1"  # bump when the command-line protocol changes without a source change
+_COMPILE_TIMEOUT_S = 120
+
+
+@functools.cache
+def path() -> str | None:
+    """The cached boxinit binary, built now if needed; None when it cannot be built here."""
+    try:
+        return str(_build(cache_dir_default() / "boxinit"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _compiler() -> str:
+    for name in ("gcc", "cc"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise FileNotFoundError("no C compiler (gcc) on PATH")
+
+
+def _build(cache: Path) -> Path:
+    compiler = _compiler()
+    source = SOURCE.read_bytes()
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, check=True, timeout=_COMPILE_TIMEOUT_S
+    ).stdout.splitlines()[0]
+    digest = hashlib.sha256()
+    for part in (_FORMAT, version, " ".join(CFLAGS)):
+        digest.update(part.encode() + b"\0")
+    digest.update(source)
+    entry = cache / f"boxinit-{digest.hexdigest()[:32]}"
+    if _trusted(entry):
+        return entry
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".boxinit-", dir=cache)
+    os.close(fd)
+    try:
+        subprocess.run(
+            [compiler, *CFLAGS, "-o", tmp, "-x", "c", "-"],
+            input=source,
+            capture_output=True,
+            check=True,
+            timeout=_COMPILE_TIMEOUT_S,
+        )
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, entry)  # a reader sees the whole binary or none
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if not _trusted(entry):
+        raise PermissionError(f"{entry} is not ours alone")
+    return entry
+
+
+def _trusted(entry: Path) -> bool:
+    """Owned by us, in a directory owned by us, neither writable by anyone else: safe to run as root."""
+    try:
+        for st in (os.stat(entry.parent), os.lstat(entry)):
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return False
+    except FileNotFoundError:
+        return False
+    return True
