@@ -119,3 +119,48 @@ def test_a_skipped_phase_beside_crashes_is_named_in_the_summary(tmp_path):
     events = every_phase()[:4] + [{"index": 4, "box": 3, "phase": "verdict", "skipped": "no phases"}]
     result = checks(tmp_path, events)[crash.KILLED]
     assert result.status == "passed" and result.message.endswith("; skipped: verdict (index 4): no phases")
+
+
+def test_the_crash_messages_and_evidence_word_for_word(tmp_path):
+    result = checks(
+        tmp_path, every_phase(recovered=recovered(gone={"mounts": ["/"]}), probe={"skipped": "no"})
+    )
+    assert result[crash.RECOVERED].message == "1 problem(s) in 5 crashes"
+    assert result[crash.RECOVERED].evidence == ["execute (index 1, box 3): gone mounts: /"]
+    assert result[crash.HEALTHY].evidence == ["execute (index 1, box 3): probe not run: no"]
+    left_two = every_phase(left=left(mounts=["m1", "m2"], cgroups=["c1"]))
+    assert checks(tmp_path / "b", left_two)[crash.LEFT].evidence == [
+        "execute (index 1, box 3): mounts: m1",
+        "execute (index 1, box 3): mounts: m2",
+        "execute (index 1, box 3): cgroups: c1",
+    ]
+    assert checks(tmp_path / "c", [])[crash.KILLED].message == (
+        "no crash was injected (the run did not get that far)"
+    )
+
+
+def test_skips_and_misses_are_listed_in_full(tmp_path):
+    events = [
+        {"index": 0, "box": 3, "phase": "verdict", "skipped": "no phases"},
+        {"index": 1, "box": 3, "phase": "setup", "skipped": "no pid"},
+    ]
+    assert (
+        checks(tmp_path, events)[crash.LEFT].message
+        == "setup (index 1): no pid; verdict (index 0): no phases"
+    )
+    missed = [
+        *every_phase()[:3],
+        event("cleanup", 3, killed={}, missed="too quick"),
+        event("verdict", 4, killed={}, missed="not seen"),
+    ]
+    result = checks(tmp_path / "b", missed)[crash.KILLED]
+    assert (
+        result.message
+        == "not every phase was killed: cleanup (index 3): too quick; verdict (index 4): not seen"
+    )
+    assert result.evidence == [
+        "3 crashes at execute, setup, timeout; skipped: cleanup (index 3): not killed, too quick; "
+        "verdict (index 4): not killed, not seen"
+    ]
+    result = checks(tmp_path / "c", every_phase())[crash.LEFT]
+    assert not result.message.endswith("; skipped: ") and "skipped" not in result.message

@@ -115,3 +115,8 @@ def test_the_table_is_padded_on_the_right(tmp_path):
         "h1/stress.xml  stress  2      0         0       1        pass",
     ]
     assert lines[2] == "" and lines[3] == "host  stress"
+
+
+def test_a_failure_outranks_an_empty_suite_in_its_cell():
+    rows = [GateRow("h/a.xml", "s", 1, 0, 0, 0, v) for v in ("FAIL", "EMPTY")]
+    assert format_host_stage_table(GateResult(False, rows)).splitlines()[1] == "h     FAIL"
