@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,6 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_carries_every_playbook_where_the_driver_looks(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # a copy: building in the checkout would leave build/ and egg-info there
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "reliability", source / "reliability", ignore=ignore)
+    shutil.copytree(REPO / "schemas", source / "schemas")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     done = subprocess.run(
         [
             sys.executable,
@@ -26,7 +33,7 @@ def test_the_wheel_carries_every_playbook_where_the_driver_looks(tmp_path: Path)
             "--no-build-isolation",
             "-w",
             str(tmp_path),
-            str(REPO),
+            str(source),
         ],
         capture_output=True,
         text=True,
