@@ -13,7 +13,7 @@ import sys
 
 from reliability.errors import NeedsRoot, UsageError
 from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, Refbox
-from reliability.targets.base import Limits, TargetError
+from reliability.sandbox_values import Limits, TargetError
 
 ACTIONS = ("init", "run", "cleanup", "status", "recover")
 

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 from reliability.errors import UsageError
-from reliability.targets.base import Limits
+from reliability.sandbox_values import Limits
 from reliability.workload import catalog
 from reliability.workload.build import JAVA_MAX_HEAP_MB
 from reliability.workload.submission import ENDINGS, LANGUAGES, Submission
