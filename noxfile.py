@@ -107,9 +107,11 @@ def tests_cgroup_v2(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff, and the layers: pyproject.toml's import contracts (also checked by the tests session)."""
+    session.install("ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", env={"PYTHONPATH": "."})  # the checkout's package, without its dependencies
 
 
 @nox.session

@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reliability.history import Journal  # noqa: E402
+from reliability.probes.own import own_fds, own_rss_kb  # noqa: E402
 from reliability.runner import Runner  # noqa: E402
-from reliability.sampler import own_fds, own_rss_kb  # noqa: E402
 from reliability.targets.base import Limits  # noqa: E402
 from reliability.targets.builtin import BuiltinTarget  # noqa: E402
 from reliability.workload.prepare import prepare_programs  # noqa: E402

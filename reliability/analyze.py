@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from reliability import stages
 from reliability.checks.base import CheckResult
 from reliability.errors import UsageError
-from reliability.history import History, read
+from reliability.history import read
+from reliability.report.analysis import Analysis, properties
 from reliability.report.junit import write_suite
 from reliability.report.series import rerun_command
 
 HISTORY = "history.jsonl"
-
-
-@dataclass
-class Analysis:
-    stage: str
-    history: History
-    checks: list[CheckResult]
-
-    @property
-    def ok(self) -> bool:
-        return not any(c.status == "failed" for c in self.checks)
 
 
 def analyze(run_dir: Path) -> Analysis:
@@ -35,24 +24,6 @@ def analyze(run_dir: Path) -> Analysis:
     history = read(run_dir / HISTORY)
     stage = stages.get(history.stage_start["stage"])
     return Analysis(stage=stage.name, history=history, checks=stage.check(history))
-
-
-def properties(analysis: Analysis) -> dict[str, object]:
-    """The suite's JUnit properties: what ran, where, with which seed, and when."""
-    start = analysis.history.stage_start
-    end = analysis.history.stage_end
-    return {
-        "stage": analysis.stage,
-        "profile": start["profile"],
-        "seed": start["seed"],
-        "target": start["target"],
-        "target_version": start["target_version"],
-        "host": start["host"],
-        "pipeline_version": start["pipeline_version"],
-        "run_dir": str(analysis.history.run_dir),
-        "started": _iso(start["t"]),
-        "ended": _iso(end["t"]) if end else "interrupted",
-    }
 
 
 def _with_rerun(analysis: Analysis) -> list[CheckResult]:
@@ -81,7 +52,3 @@ def refuse_to_replace_newer(analysis: Analysis, reports_dir: Path) -> None:
             f"{path} is the report of a newer run ({found.get('run_dir')}, started {found.get('started')}); "
             f"not replaced: write this one elsewhere with --reports DIR"
         )
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

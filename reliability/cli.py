@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     from reliability.targets.check import register as register_target
 
     register_target(sub)
-    from reliability.fleet import register as register_fleet
+    from reliability.fleet.cli import register as register_fleet
 
     register_fleet(sub)
     return parser

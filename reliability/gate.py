@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from reliability.fleet.merge import host_of_file, is_merged
+
 ALL = "*"  # allow_skipped=ALL: every suite may be all skipped
 
 
@@ -48,7 +50,7 @@ def gate(
     rows: list[GateRow] = []
     reasons: list[str] = []
     notes: list[str] = []
-    files = [f for f in sorted(root.rglob("*.xml")) if not _is_merged(f)]  # derived, would count twice
+    files = [f for f in sorted(root.rglob("*.xml")) if not is_merged(f)]  # derived, would count twice
     if not files:
         reasons.append(f"{root}: no JUnit report (*.xml) found")
     for path in files:
@@ -159,15 +161,11 @@ def format_table(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-# --- The fleet: reports/<host>/... per host (see reliability/fleet.py) ---
-
-MERGED_MARK = "reliability-fleet-merged"
+# --- The fleet: reports/<host>/... per host (see reliability/fleet/) ---
 
 
 def host_of(row: GateRow) -> str:
-    """A fleet report lives under reports/<host>/; a file at the top belongs to no host ("-")."""
-    parts = Path(row.file).parts
-    return parts[0] if len(parts) > 1 else "-"
+    return host_of_file(row.file)
 
 
 def format_host_stage_table(result: GateResult) -> str:
@@ -191,33 +189,3 @@ def format_host_stage_table(result: GateResult) -> str:
     table = [("host", *stages)] + [(h, *(cells.get((h, s), "missing") for s in stages)) for h in hosts]
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
-
-
-def _is_merged(path: Path) -> bool:
-    try:
-        return ET.parse(path).getroot().get("name") == MERGED_MARK
-    except (ET.ParseError, OSError):
-        return False  # unreadable: let the gate read it and fail on it
-
-
-def write_merged_junit(reports_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Every suite of every host in one <testsuites>, each suite's hostname set to its host."""
-    root = Path(reports_dir)
-    merged = ET.Element("testsuites", name=MERGED_MARK)
-    for path in sorted(root.rglob("*.xml")):
-        if _is_merged(path):
-            continue
-        row_file = str(path.relative_to(root))
-        host = host_of(GateRow(row_file, "", 0, 0, 0, 0, ""))
-        try:
-            top = ET.parse(path).getroot()
-        except (ET.ParseError, OSError):
-            continue  # the gate reports it; the merged file only carries what is readable
-        for suite in [top] if top.tag == "testsuite" else top.findall(".//testsuite"):
-            if host != "-":
-                suite.set("hostname", host)
-            merged.append(suite)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(merged).write(out, encoding="utf-8", xml_declaration=True)
-    return out

@@ -6,24 +6,14 @@ run's contention is judged from its history alone, like every other check.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from reliability.history import Journal
+from reliability.probes.own import own_fds, own_rss_kb
 from reliability.runner import Runner
 
 SAMPLE_EVERY_S = 0.5
 MAX_SAMPLES = 10_000  # a 7-day soak samples every minute, not 1.2 million times
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def own_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def own_rss_kb() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * _PAGE_KB
 
 
 def interval_for(duration_s: float) -> float:

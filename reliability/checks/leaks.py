@@ -10,7 +10,7 @@ from reliability import probes
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.errors import UsageError
 from reliability.history import History
-from reliability.targets.base import Owned
+from reliability.sandbox_values import Owned
 
 # Leaks field -> check name, in the order the plan lists them.
 KINDS = {

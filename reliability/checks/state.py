@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from reliability.checks.aftermath import probe_problems, recovery_problems
 from reliability.checks.base import CheckResult, failed, passed, skipped
-from reliability.faults.corrupt_state import CASES
 from reliability.history import History
+from reliability.workload.cases import STATE_DAMAGE as CASES
 
 LABEL = "state corruption"
 DETECTED = "damage detected (no silent use of a bad state file)"

@@ -24,7 +24,7 @@ def check(history: History) -> list[CheckResult]:
     if not judged:
         return [skipped(NAME, "no results to judge: nothing ran")]
     injected = injected_cleanup_failures(history)
-    wrong = [_describe(history, r) for r in judged if _is_wrong(r, history.submissions[r["index"]], injected)]
+    wrong = [_describe(history, r) for r in judged if is_wrong(r, history.submissions[r["index"]], injected)]
     if wrong:
         return [failed(NAME, f"{len(wrong)} of {len(judged)} verdicts wrong (seed {history.seed})", wrong)]
     excused = [r for r in judged if _program_verdict(r, injected) is not None]
@@ -44,7 +44,7 @@ def _program_verdict(result_event: dict, injected: set[int]) -> str | None:
     return res.get("raw", {}).get("program_verdict")
 
 
-def _is_wrong(result_event: dict, submission: Submission, injected: set[int] = frozenset()) -> bool:
+def is_wrong(result_event: dict, submission: Submission, injected: set[int] = frozenset()) -> bool:
     verdict = _program_verdict(result_event, injected) or result_event["result"]["verdict"]
     return verdict != submission.expected or result_event["stdout_ok"] is False
 

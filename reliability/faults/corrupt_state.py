@@ -19,8 +19,9 @@ import os
 
 from reliability.faults import audit_trail
 from reliability.targets.base import Target
+from reliability.workload.cases import STATE_DAMAGE
 
-CASES = ("corrupt_json", "partial_write", "missing_file", "wrong_enum", "missing_key")
+CASES = STATE_DAMAGE  # shared with checks/state.py, which may not import the nemesis
 HOW = {
     "corrupt_json": "garbage written into the middle of the document",
     "partial_write": "the document cut half-way",

@@ -273,7 +273,7 @@ def corrupt(target: Target, box: int, prepared: Prepared) -> dict:
         ran = [c for c in outcome if c.get("ran")]
         said = ", ".join(_describe(c) for c in outcome)
         lines.append(f"{kind}: {said}; {state}")
-        bad = _race_problems(outcome, leftover)
+        bad = race_problems(outcome, leftover)
         if not ok:
             bad.append(state)
         if not ran and not bad:
@@ -394,7 +394,7 @@ def _alone(stdout: str, leftover: set[str]) -> bool:
     )
 
 
-def _race_problems(outcome: list[dict], leftover: set[str] | None = None) -> list[str]:
+def race_problems(outcome: list[dict], leftover: set[str] | None = None) -> list[str]:
     leftover = leftover or set()
     bad = [f"{c['who']} crashed: {c['crashed'][:300]}" for c in outcome if "crashed" in c]
     bad += [

@@ -10,8 +10,8 @@ from collections import Counter
 
 from reliability.errors import UsageError
 from reliability.probes.leaks import Leaks
+from reliability.sandbox_values import Owned
 from reliability.schemas import errors as schema_errors
-from reliability.targets.base import Owned
 
 
 def diff(before: dict, after: dict, owned: Owned, pipeline_pid: int) -> Leaks:

@@ -1,7 +1,10 @@
 """Readers of the host's state, straight from /proc and cgroupfs.
 
 psutil costs several times more per process than reading the three /proc files we need (see
-benchmarks/bench_snapshot.py), and a snapshot must stay cheap enough to take around every run.
+benchmarks/bench_snapshot.py: 2-4x at every size, and over the 20 ms idle budget on its own), and a
+snapshot must stay cheap enough to take around every run. psutil also lacks two things read here: a
+process's cgroup membership, and where a pipe, socket or anonymous fd points (open_files() lists
+regular files only). The pipeline's own resources go through psutil (probes/own.py).
 Every reader tolerates things vanishing while it reads: other tools start and stop processes,
 mounts and cgroups all the time.
 """

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from reliability.errors import UsageError
 from reliability.probes import host
-from reliability.targets.base import Owned
+from reliability.sandbox_values import Owned
 
 SNAPSHOT_VERSION = 1
 

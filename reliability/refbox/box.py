@@ -20,7 +20,7 @@ from reliability.refbox import audit, boxinit_build, cleanup, defects, locks, mo
 from reliability.refbox.cgroups import CgroupError, Cgroups, detect
 from reliability.refbox.phases import PhaseRecorder
 from reliability.refbox.supervisor import RunPlan, run_supervised
-from reliability.targets.base import CleanupOutcome, Limits, Result, TargetError
+from reliability.sandbox_values import CleanupOutcome, Limits, Result, TargetError
 
 FIRST_UID = 60000
 MAX_BOXES = 1000

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from reliability.workload.build import cache_dir_default
+from reliability.build_cache import cache_dir_default
 
 SOURCE = Path(__file__).with_name("boxinit.c")
 CFLAGS = ("-O2", "-Wall")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from reliability.refbox import failpoints, mounts
 from reliability.refbox.cgroups import CgroupError
-from reliability.targets.base import TargetError
+from reliability.sandbox_values import TargetError
 
 if TYPE_CHECKING:
     from reliability.refbox.box import Refbox

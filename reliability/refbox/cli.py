@@ -15,7 +15,7 @@ from reliability import bounds
 from reliability.errors import NeedsRoot, UsageError
 from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, PROGRAM_PATH, Refbox
 from reliability.refbox.names import check_box_root, check_cgroup_name
-from reliability.targets.base import Limits, TargetError
+from reliability.sandbox_values import Limits, TargetError
 
 ACTIONS = ("init", "run", "cleanup", "status", "recover")
 MAX_SECONDS = 24 * 3600  # a CPU time limit of a day is already no limit for a judge

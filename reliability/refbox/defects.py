@@ -18,7 +18,7 @@ from reliability.refbox.state import state_path
 
 if TYPE_CHECKING:
     from reliability.refbox.box import Refbox
-    from reliability.targets.base import Result
+    from reliability.sandbox_values import Result
 
 # What the defects left in this process, so a test can remove it by pid / fd (recover cannot: that
 # is the point of the defect).

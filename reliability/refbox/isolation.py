@@ -32,7 +32,7 @@ import socket
 from dataclasses import dataclass
 
 from reliability.refbox import mounts, syscalls
-from reliability.targets.base import Limits
+from reliability.sandbox_values import Limits
 
 HOSTNAME = "box"
 TMP_MB = 16  # the private /tmp: a tmpfs charged to the run cgroup, so a filler meets ENOSPC or MLE

@@ -36,28 +36,16 @@ quarantines the box: detected and never trusted, as any damaged file.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
 
-from reliability import fastschema
 from reliability.refbox import audit
 from reliability.refbox.quarantine import move_aside
 
 STATE_NAME = "state.json"
 STATUSES = ("idle", "running", "cleaning", "quarantined")
 PHASES = ("setup", "execute", "timeout", "cleanup", "verdict")
-
-
-@functools.cache
-def _valid() -> fastschema.Predicate:
-    # The compiled predicate costs microseconds; jsonschema is asked only to word a rejection.
-    # Imported here, not at the top: jsonschema is large, and the fork server, which imports this
-    # module for phases.py and never validates, would carry it into every supervisor it forks.
-    from reliability import schemas
-
-    return fastschema.compile_schema(schemas.validator("box-state").schema)
 
 
 # path -> the bytes last written or read there and found schema-valid: whether a document is valid
@@ -68,11 +56,11 @@ _known_valid: dict[str, bytes] = {}
 
 
 def problems(doc: object) -> list[str]:
-    if _valid()(doc):
-        return []
-    from reliability import schemas  # see _valid
+    # Imported here, not at the top: jsonschema is large, and the fork server, which imports this
+    # module for phases.py and never validates, would carry it into every supervisor it forks.
+    from reliability import schemas
 
-    return schemas.errors("box-state", doc) or ["invalid"]
+    return schemas.problems("box-state", doc)
 
 
 def state_path(state_dir: str, box: int) -> str:

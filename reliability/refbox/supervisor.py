@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from reliability.refbox import boxinit, forkserver, isolation, seccomp, syscalls
 from reliability.refbox.cgroups import Cgroups
-from reliability.targets.base import Limits, Result
+from reliability.sandbox_values import Limits, Result
 
 if TYPE_CHECKING:
     from reliability.refbox.phases import PhaseRecorder

@@ -16,10 +16,10 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from reliability.analyze import Analysis, properties
 from reliability.checks import degradation
 from reliability.errors import UsageError
 from reliability.report import plots, series
+from reliability.report.analysis import Analysis, properties
 from reliability.report.summary import MARK, facts, leaks_text, verdicts_text
 
 STYLE = """

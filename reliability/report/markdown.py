@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from reliability.analyze import Analysis
+from reliability.report.analysis import Analysis
 from reliability.report.summary import EVIDENCE_SHOWN, MARK, executions_text, facts, leaks_text, verdicts_text
 
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reliability.analyze import Analysis
 from reliability.checks.base import CheckResult
+from reliability.report.analysis import Analysis
 from reliability.report.markdown import cell
 
 SCORE = {"passed": "right", "failed": "wrong", "skipped": "not measured"}

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 
 from reliability.checks import degradation
-from reliability.checks.verdicts import _is_wrong  # the check's rule, not a second opinion
+from reliability.checks.verdicts import is_wrong  # the check's rule, not a second opinion
 from reliability.history import History
 
 # Bucket widths a person reads easily; the first giving at most MAX_WINDOWS windows is used.
@@ -203,7 +203,7 @@ def wrong_verdicts(history: History) -> list[WrongVerdict]:
     rows = []
     for r in history.of_type("result"):
         sub = history.submissions.get(r["index"])
-        if sub is None or not _is_wrong(r, sub):
+        if sub is None or not is_wrong(r, sub):
             continue
         res = r["result"]
         got = res["verdict"] + (" with wrong output" if r["stdout_ok"] is False else "")

@@ -11,8 +11,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from reliability.analyze import Analysis
 from reliability.checks import leaks
+from reliability.report.analysis import Analysis
 
 MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"

@@ -44,7 +44,7 @@ def workload(seed: int, sizes: Sizes) -> Iterator[Submission]:
         order = list(block)
         rng.shuffle(order)
         for program in order:
-            limits = generator._limits(rng, ranges, program.ending)
+            limits = generator.draw_limits(rng, ranges, program.ending)
             if program.name == "ok_nap":  # the drawn wall limit is for the program's work, after its nap
                 limits = replace(limits, wall_s=round(limits.wall_s + 2 * catalog.NAP_S, 2))
             yield Submission(index, program.id, program.language, program.expected, program.ending, limits)

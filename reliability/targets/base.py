@@ -9,90 +9,12 @@ from __future__ import annotations
 import abc
 import threading
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
 
-VERDICTS = ("OK", "TLE", "MLE", "RE", "OLE", "IE")
+# The contract's values live in a module of their own (see there why); re-exported for its users.
+from reliability.sandbox_values import VERDICTS, CleanupOutcome, Limits, Owned, Result, TargetError  # noqa: F401
 
 # Capabilities a stage may need. A stage needing one the target lacks reports "skipped: <reason>".
 CAPABILITIES = ("locks", "state_files", "phases", "failpoints")
-
-
-@dataclass(frozen=True)
-class Limits:
-    cpu_s: float  # CPU time of all the run's processes together
-    wall_s: float
-    mem_mb: int  # cgroup memory limit
-    processes: int  # pids limit (threads count too)
-    output_kb: int  # largest file the program may write (stdout included)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Limits:
-        return cls(**{k: d[k] for k in ("cpu_s", "wall_s", "mem_mb", "processes", "output_kb")})
-
-
-@dataclass
-class Result:
-    verdict: str  # one of VERDICTS
-    cpu_s: float = 0.0
-    wall_s: float = 0.0
-    peak_mem_kb: int = 0
-    exit_code: int | None = None
-    signal: int | None = None
-    message: str = ""  # why, for TLE (cpu or wall), IE (the cause) and the like
-    stdout: str = ""  # the program's standard output, first 4 KiB
-    raw: dict = field(default_factory=dict)  # the target's own output, kept as evidence
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class CleanupOutcome:
-    ok: bool
-    steps: list[dict] = field(default_factory=list)  # [{"name": str, "ok": bool, "error": str}]
-    error: str = ""
-    quarantined: bool = False  # this cleanup failed for good and put the box in quarantine
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Owned:
-    """What the target owns on the host, so the probes know where to look."""
-
-    box_root: str  # box directories live under it
-    cgroup_roots: list[str] = field(default_factory=list)  # absolute cgroupfs paths its cgroups live under
-    uid_range: tuple[int, int] | None = None  # inclusive range of box process uids
-    # directories whose entries are the target's temp dirs
-    temp_roots: list[str] = field(default_factory=list)
-    state_files: list[str] = field(default_factory=list)  # glob patterns
-    mount_roots: list[str] = field(default_factory=list)  # where its mounts live besides box and temp roots
-    # Globs of this run's boxes' own paths (box directories, box cgroups): a new one is the target's
-    # leak wherever it is, even where no root is claimed (isolate 1.x's box cgroups sit next to
-    # systemd's, so it can claim no cgroup root).
-    box_paths: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["uid_range"] = list(self.uid_range) if self.uid_range else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Owned:
-        uid = d.get("uid_range")
-        return cls(
-            box_root=d["box_root"],
-            cgroup_roots=list(d.get("cgroup_roots", [])),
-            uid_range=tuple(uid) if uid else None,
-            temp_roots=list(d.get("temp_roots", [])),
-            state_files=list(d.get("state_files", [])),
-            mount_roots=list(d.get("mount_roots", [])),
-            box_paths=list(d.get("box_paths", [])),
-        )
 
 
 class Target(abc.ABC):
@@ -166,7 +88,3 @@ class Target(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to do for most targets
         """End of a stage: remove what the target keeps only while boxes run (nothing by default)."""
-
-
-class TargetError(Exception):
-    """The target could not do what was asked (not a verdict: the sandbox itself failed)."""

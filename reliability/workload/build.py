@@ -21,11 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from reliability.build_cache import CACHE_ENV, DEFAULT_CACHE_DIR, cache_dir_default  # noqa: F401 - re-exported
 from reliability.workload.catalog import Program
 from reliability.workload.toolchain import Toolchain, detect_all
 
-CACHE_ENV = "RELIABILITY_BUILD_CACHE"
-DEFAULT_CACHE_DIR = Path("~/.cache/reliability/build")
 _FORMAT = "1"  # bump when the layout of a cache entry changes
 _MANIFEST = "manifest.json"
 _COMPILE_TIMEOUT_S = 300
@@ -75,10 +74,6 @@ class Built:
     command: list[str]  # run with cwd = the box; refers to files by their names in the box
     files: dict[str, str]  # host path -> name in the box
     key: str  # the cache key
-
-
-def cache_dir_default() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR).expanduser()
 
 
 class Builder:

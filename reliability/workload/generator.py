@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 from reliability.errors import UsageError
-from reliability.targets.base import Limits
+from reliability.sandbox_values import Limits
 from reliability.workload import catalog
 from reliability.workload.build import JAVA_MAX_HEAP_MB
 from reliability.workload.submission import ENDINGS, LANGUAGES, Submission
@@ -215,7 +215,7 @@ def _draw(rng: random.Random, pair: tuple[float, float], digits: int) -> float:
     return min(max(round(rng.uniform(*pair), digits), pair[0]), pair[1])
 
 
-def _limits(rng: random.Random, ranges: Ranges, ending: str) -> Limits:
+def draw_limits(rng: random.Random, ranges: Ranges, ending: str) -> Limits:
     return Limits(
         cpu_s=_draw(rng, ranges.cpu_s, 2),
         wall_s=_draw(rng, ranges.kill_wall_s if ending == "kill" else ranges.wall_s, 2),
@@ -268,7 +268,7 @@ def _stream(
         rng.shuffle(verdicts)
         for verdict in verdicts:
             program = rng.choice(candidates[(rng.choice(langs), verdict)])
-            yield _submission(index, program, _limits(rng, ranges, program.ending))
+            yield _submission(index, program, draw_limits(rng, ranges, program.ending))
             index += 1
 
 
@@ -309,7 +309,7 @@ def generate_endings(
         ending = endings[index % len(endings)]
         language = langs[(index // len(endings)) % len(langs)]
         program = rng.choice(catalog.pick(language, ENDING_VERDICT[ending], ending))
-        out.append(_submission(index, program, _limits(rng, ranges, ending)))
+        out.append(_submission(index, program, draw_limits(rng, ranges, ending)))
     return out
 
 

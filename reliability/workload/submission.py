@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from reliability.targets.base import Limits
+from reliability.sandbox_values import Limits
 
 LANGUAGES = ("cpp", "java", "python")
 
@@ -18,7 +18,7 @@ class Submission:
     index: int  # position in the workload; with the seed it identifies the submission
     program: str  # catalog id, e.g. "cpp/tle_spin"
     language: str  # one of LANGUAGES
-    expected: str  # the verdict a correct sandbox gives, one of targets.base.VERDICTS
+    expected: str  # the verdict a correct sandbox gives, one of sandbox_values.VERDICTS
     ending: str  # one of ENDINGS
     limits: Limits
     box: int = 0  # filled in by the runner when a worker takes it

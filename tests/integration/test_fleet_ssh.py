@@ -33,10 +33,11 @@ if not os.path.exists(SSHD):
     pytest.skip("skipped: no sshd (apt-get install openssh-server)", allow_module_level=True)
 pytest.importorskip("ansible_runner", reason="skipped: no ansible-runner (pip install '.[fleet]')")
 
-from reliability import fleet  # noqa: E402
-from reliability.fleet_runner import MARKER  # noqa: E402
-from reliability.fleet_wheelhouse import build_wheelhouse  # noqa: E402
-from reliability.gate import format_host_stage_table, gate, write_merged_junit  # noqa: E402
+from reliability.fleet import cli as fleet  # noqa: E402
+from reliability.fleet.ansible import MARKER  # noqa: E402
+from reliability.fleet.merge import write_merged_junit  # noqa: E402
+from reliability.fleet.wheelhouse import build_wheelhouse  # noqa: E402
+from reliability.gate import format_host_stage_table, gate  # noqa: E402
 
 
 def _free_port() -> int:

@@ -156,7 +156,8 @@ def test_skips_and_misses_are_listed_in_full(tmp_path):
     result = checks(tmp_path / "b", missed)[crash.KILLED]
     assert (
         result.message
-        == "not every phase was killed: cleanup (index 3): too quick; verdict (index 4): not seen"
+        == "never hit: cleanup, verdict: cleanup (index 3): not killed, too quick; "
+        "verdict (index 4): not killed, not seen"
     )
     assert result.evidence == [
         "3 crashes at execute, setup, timeout; skipped: cleanup (index 3): not killed, too quick; "

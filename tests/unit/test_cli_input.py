@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reliability import bounds, cli, fleet_runner
+from reliability import bounds, cli
 from reliability.errors import UsageError
+from reliability.fleet import ansible as fleet_runner
 from reliability.profiles import check_overrides
 from reliability.stages import NAMES, all_stages
 

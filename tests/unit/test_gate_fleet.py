@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from reliability.checks.base import failed, passed, skipped
+from reliability.fleet.merge import write_merged_junit
 from reliability.gate import (
     GateResult,
     GateRow,
@@ -13,7 +14,6 @@ from reliability.gate import (
     format_table,
     gate,
     host_of,
-    write_merged_junit,
 )
 from reliability.report.junit import write_suite
 

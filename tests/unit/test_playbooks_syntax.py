@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "reliability" / "fleet" / "playbooks"
 NAMES = ("provision.yml", "reliability.yml", "stop.yml")
 INVENTORIES = sorted((PLAYBOOKS / "inventory").glob("*.yml"))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from synthetic_history import HistoryBuilder
 
-from reliability.analyze import Analysis
 from reliability.checks.base import failed, skipped
 from reliability.report import scorecard
+from reliability.report.analysis import Analysis
 from reliability.stages import all_stages, expand
 
 

@@ -23,7 +23,7 @@ import psutil
 
 from reliability.errors import UsageError
 
-PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"  # package data: found in a wheel too
 MARKER = "RELIABILITY_FLEET_IDENT"
 
 

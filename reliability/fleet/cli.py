@@ -1,7 +1,7 @@
 """The fleet: provision hosts and run stages on all of them with Ansible, then gate on the whole.
 
 `reliability fleet provision -i INV` and `reliability fleet run -i INV --stages stress,leaks` drive
-playbooks/provision.yml and playbooks/reliability.yml through ansible-runner. Every inventory host ends
+playbooks/provision.yml and playbooks/reliability.yml (shipped in this package) through ansible-runner. Every inventory host ends
 up with a verdict in reports/<host>/: its stages' JUnit, and a `fleet` suite that is an error when the
 host was unreachable, its play failed, or the play never finished. Nothing is skipped silently.
 """
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reliability.errors import UsageError
-from reliability.fleet_junit import write_host_suite
-from reliability.fleet_runner import PLAYBOOKS, PlayOutcome, ansible_tool, new_ident, run_playbook
-from reliability.fleet_wheelhouse import build_wheelhouse
+from reliability.fleet.ansible import PLAYBOOKS, PlayOutcome, ansible_tool, new_ident, run_playbook
+from reliability.fleet.junit import write_host_suite
+from reliability.fleet.merge import write_merged_junit
+from reliability.fleet.wheelhouse import build_wheelhouse
 from reliability.profiles import PROFILES
 
 DEFAULT_INVENTORY = PLAYBOOKS / "inventory" / "local.yml"
@@ -156,7 +157,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_fleet(args: argparse.Namespace) -> int:
-    from reliability.gate import format_table, gate, write_merged_junit
+    from reliability.gate import format_table, gate
 
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reliability.errors import UsageError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def source_hash(repo: Path = REPO_ROOT) -> str:
