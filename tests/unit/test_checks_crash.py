@@ -161,7 +161,10 @@ def test_skips_and_misses_are_listed_in_full(tmp_path):
     )
     assert result.evidence == [
         "3 crashes at execute, setup, timeout; skipped: cleanup (index 3): not killed, too quick; "
-        "verdict (index 4): not killed, not seen"
+        "verdict (index 4): not killed, not seen",
+        "cleanup: 0 of 1 kills landed while it ran",
+        *(f"{p}: 1 of 1 kills landed while it ran" for p in ("execute", "setup", "timeout")),
+        "verdict: 0 of 1 kills landed while it ran",
     ]
     result = checks(tmp_path / "c", every_phase())[crash.LEFT]
     assert not result.message.endswith("; skipped: ") and "skipped" not in result.message
