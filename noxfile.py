@@ -71,7 +71,9 @@ def report(session: nox.Session) -> None:
         session.error("no run directories under runs/: run a stage first (nox -s stress leaks)")
     for run_dir in runs:
         # exit 1 means a check failed: the page shows which, so it is not a failure of this session
-        session.run("reliability", "report", str(run_dir), "--html", success_codes=[0, 1])
+        stage = Path(run_dir).name.split("-")[0]
+        html = str(Path("reports") / f"{stage}.html")
+        session.run("reliability", "report", str(run_dir), "--html", html, success_codes=[0, 1])
 
 
 def _newest_runs(root: Path) -> list[Path]:

@@ -130,7 +130,7 @@ def _cmd_report(args) -> int:
     if args.html is not None:
         from reliability.report.html import write_html_for_cli
 
-        html_dir = Path(args.reports or "reports")
+        html_dir = reports  # like the JUnit: next to the run unless --reports says where
         print(f"HTML report: {write_html_for_cli(analysis, args.html, html_dir)}")
     return 0 if analysis.ok else 1
 
@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="",
         metavar="PATH",
-        help="also write HTML (default: REPORTS/STAGE.html, REPORTS being reports without --reports)",
+        help="also write HTML (default: STAGE.html next to the JUnit: the run directory without --reports)",
     )
     report.set_defaults(func=_cmd_report)
 

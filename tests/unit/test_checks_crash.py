@@ -155,8 +155,7 @@ def test_skips_and_misses_are_listed_in_full(tmp_path):
     ]
     result = checks(tmp_path / "b", missed)[crash.KILLED]
     assert (
-        result.message
-        == "never hit: cleanup, verdict: cleanup (index 3): not killed, too quick; "
+        result.message == "never hit: cleanup, verdict: cleanup (index 3): not killed, too quick; "
         "verdict (index 4): not killed, not seen"
     )
     assert result.evidence == [
