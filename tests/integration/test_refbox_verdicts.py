@@ -133,7 +133,7 @@ def test_missing_program_is_ie_with_the_cause(refbox, box):
 
 def test_run_in_a_box_never_initialised_is_ie(refbox):
     result = refbox.run(999, ["/bin/true"], LIMITS)
-    assert result.verdict == "IE" and "not initialised" in result.message
+    assert result.verdict == "IE" and "never initialised" in result.message
 
 
 def test_environment_is_minimal(refbox, box):
