@@ -4,7 +4,7 @@ Shared by the crash and faults stages. `before` is a host snapshot taken before 
 execution's init; everything is compared against it with probes.diff, narrowed to the box's `owned`
 (its uid, the target's cgroups, box root and mounts). Orphans are found by all three of the probes'
 rules: cgroup membership, box uid, and descent from the pipeline; and, after a killed supervisor, by
-parent: its descendants recorded at the kill (`orphans`, see faults/supervisor_kill.py) that are still
+parent: its descendants recorded at the kill (`orphans`, see nemesis/supervisor_kill.py) that are still
 alive, since once orphaned they hang from init and may run as root outside every box cgroup.
 
 Once per stage (`clean_box_cleanup`), before its first case, the target's cleanup of the stage's box,

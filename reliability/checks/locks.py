@@ -6,12 +6,12 @@ the pipeline's interval (init to result) includes the wait; the program itself r
 wall_s seconds the target reports, so its window is [max(started, ended - wall_s), ended].
 An execution the target refused (verdict IE) did not run; it must say why.
 
-"no overlapping runs in one initialised box" judges the run-level case (faults/run_contention.py):
+"no overlapping runs in one initialised box" judges the run-level case (nemesis/run_contention.py):
 the box initialised once, then several workers run in it at once, as judges use a box. Runs that
 overlap, a marker that saw another run, or a refusal without a cause fail it; refusals and retries
 are counted in its evidence. It needs no lock capability: a sandbox without a run lock fails it. The
 stale-lock and
-corrupt-lock sub-cases (faults/lock_cases.py, run after the contention runs, one "evidence" event each)
+corrupt-lock sub-cases (nemesis/lock_cases.py, run after the contention runs, one "evidence" event each)
 need a target with locks; without them they are skipped, never passed.
 """
 
@@ -28,7 +28,7 @@ STALE = "stale lock of a killed holder recovered"
 CORRUPT = "corrupt lock file handled"
 RUN_LOCK = "no overlapping runs in one initialised box"
 SUBCASES = {"lock holder killed": STALE, "lock file corrupted": CORRUPT}
-RUN_CONTENTION = "runs in one initialised box"  # the evidence label (faults/run_contention.py)
+RUN_CONTENTION = "runs in one initialised box"  # the evidence label (nemesis/run_contention.py)
 
 
 def check(history: History) -> list[CheckResult]:

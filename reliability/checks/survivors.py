@@ -1,7 +1,7 @@
 """What a killed supervisor's processes did on their own, from the crash event's `after_kill` record.
 
 The crash stage watches the killed supervisor's descendants and the box's processes for a grace period
-after the kill, before the pipeline kills or cleans anything (faults/supervisor_kill.py). Two
+after the kill, before the pipeline kills or cleans anything (nemesis/supervisor_kill.py). Two
 judgements come from it:
 - left running: a process still alive when the grace ended was left behind by the sandbox itself,
   whatever the pipeline's cleanup did with it afterwards;

@@ -1,6 +1,6 @@
 """Crash recovery (QA-REL-001 section 3): the supervisor SIGKILLed at each phase of a run.
 
-One worker (the phase failpoint lives in the process environment, see faults/supervisor_kill.py).
+One worker (the phase failpoint lives in the process environment, see nemesis/supervisor_kill.py).
 Each execution is "crash/<phase>": an OK program whose supervisor is killed at that phase; at execute
 a sleeper and at timeout a spinner, under short limits, so that a program outliving its supervisor
 shows (it would sleep or spin on past its limits). Around it: a host snapshot before init; the
@@ -26,8 +26,8 @@ from types import SimpleNamespace
 from reliability import aftermath
 from reliability.checks import aftermath as aftermath_checks
 from reliability.checks import completeness, crash, leaks
-from reliability.faults import supervisor_kill
 from reliability.history import Journal
+from reliability.nemesis import supervisor_kill
 from reliability.profiles import Sizes
 from reliability.refbox.state import PHASES
 from reliability.stages.base import Stage

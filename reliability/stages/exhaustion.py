@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability.checks import completeness, exhaustion, leaks
-from reliability.faults import cleanup_step, disk_full, fd_limit, pressure, recorded
 from reliability.history import Journal
+from reliability.nemesis import cleanup_step, disk_full, fd_limit, pressure, recorded
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
 from reliability.stages.base import Stage

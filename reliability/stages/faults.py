@@ -1,7 +1,7 @@
 """Cleanup failure injection (QA-REL-001 section 4): a failure at each cleanup step.
 
 One worker (failpoints live in the process environment). Each execution is "faults/<step>", an OK
-program whose cleanup runs with that step made to fail (faults/cleanup_step.py says how, per step).
+program whose cleanup runs with that step made to fail (nemesis/cleanup_step.py says how, per step).
 Around it: a host snapshot before init; after the failed cleanup (the fault already undone) what is
 left, the target's recover, the host compared with the snapshot before, and a probe submission in the
 same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome and the
@@ -20,8 +20,8 @@ from types import SimpleNamespace
 from reliability import aftermath
 from reliability.checks import aftermath as aftermath_checks
 from reliability.checks import completeness, faults, leaks, verdicts
-from reliability.faults import cleanup_step, recorded
 from reliability.history import Journal
+from reliability.nemesis import cleanup_step, recorded
 from reliability.profiles import Sizes
 from reliability.stages.base import Stage
 from reliability.targets.base import Limits, Target

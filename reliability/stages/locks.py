@@ -7,8 +7,8 @@ with the overlapping runs as evidence.
 
 Then, once the contention runs are over (on the host fixture's exit: no execution in flight), three
 sub-cases on the same box, each one "evidence" event: runs contending in one box initialised once
-(faults/run_contention.py, for every target: that is how judges use a box, and a sandbox without a
-run lock fails it), the lock holder SIGKILLed, and the lock file corrupted (faults/lock_cases.py; a
+(nemesis/run_contention.py, for every target: that is how judges use a box, and a sandbox without a
+run lock fails it), the lock holder SIGKILLed, and the lock file corrupted (nemesis/lock_cases.py; a
 target without the "locks" capability has these two skipped with that reason).
 
 `around` notes the target and box the runs use (host_fixture is given only the journal), and makes
@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from reliability.checks import completeness, leaks, locks
-from reliability.faults import lock_cases, run_contention
 from reliability.history import Journal
+from reliability.nemesis import lock_cases, run_contention
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
 from reliability.stages.base import Stage

@@ -4,7 +4,7 @@ schema-invalid data in a box's state file.
 One worker (its box is the damaged one); the next OTHERS boxes are the ones that must keep serving.
 Each execution is "state/<case>", an OK program. Around it, with the box idle after a normal run and
 cleanup: a host snapshot, the damage written into the box's state file from outside
-(faults/corrupt_state.py); then the runner runs the submission on the damaged box. Afterwards: the
+(nemesis/corrupt_state.py); then the runner runs the submission on the damaged box. Afterwards: the
 file as it is now (untouched, set aside, rewritten), where the bad bytes were kept, the records that
 appeared in the target's audit files, a second run on the damaged box before any recover (a
 quarantined box refuses it), a probe run on each other box, then the target's recover, the host
@@ -23,8 +23,8 @@ from types import SimpleNamespace
 from reliability import aftermath
 from reliability.checks import completeness, leaks
 from reliability.checks import state as state_checks
-from reliability.faults import audit_trail, corrupt_state, recorded
 from reliability.history import Journal
+from reliability.nemesis import audit_trail, corrupt_state, recorded
 from reliability.probes import state_files
 from reliability.profiles import Sizes
 from reliability.stages.base import Stage

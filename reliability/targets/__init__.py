@@ -12,7 +12,7 @@ def load(name: str, options: dict[str, str] | None = None) -> Target:
     """The target called `name`, configured with `options` (from --target-option KEY=VALUE).
 
     The target remembers both as `loaded_as`, so a helper process can make the same target again
-    (the locks stage's lock holder, reliability/faults/lock_holder.py)."""
+    (the locks stage's lock holder, reliability/nemesis/lock_holder.py)."""
     target = _load(name, dict(options or {}))
     target.loaded_as = (name, dict(options or {}))  # type: ignore[attr-defined]
     return target

@@ -4,7 +4,7 @@ locks), chosen by what `isolate --version` says.
 For the crash stage the supervisor is isolate's keeper, the `isolate --run` process the pipeline
 starts for the box (CommandTarget.supervisor_pid: the run command while it runs); the box's inside
 process and the program are its children, found by the box cgroup and uid. Phases are observed from
-outside (faults/supervisor_kill.py). tests/integration/test_isolate_live.py runs it where installed.
+outside (nemesis/supervisor_kill.py). tests/integration/test_isolate_live.py runs it where installed.
 """
 
 from __future__ import annotations

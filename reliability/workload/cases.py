@@ -6,5 +6,5 @@ The nemesis injects each case; a check counts which were measured. A check may n
 
 from __future__ import annotations
 
-# The ways the state stage damages an idle box's state file (faults/corrupt_state.py does each).
+# The ways the state stage damages an idle box's state file (nemesis/corrupt_state.py does each).
 STATE_DAMAGE = ("corrupt_json", "partial_write", "missing_file", "wrong_enum", "missing_key")

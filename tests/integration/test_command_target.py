@@ -21,8 +21,8 @@ import yaml
 from reliability import aftermath
 from reliability.checks import crash, isolation
 from reliability.errors import UsageError
-from reliability.faults import supervisor_kill
 from reliability.history import History, Journal, read
+from reliability.nemesis import supervisor_kill
 from reliability.profiles import Sizes
 from reliability.stages import crash as crash_stage
 from reliability.targets import load

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from reliability.faults import busy_mount, disk_full, fd_limit, foreign_process, mount_in_temp, pressure
+from reliability.nemesis import busy_mount, disk_full, fd_limit, foreign_process, mount_in_temp, pressure
 from reliability.refbox import mounts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and cgroups need root")
@@ -187,7 +187,7 @@ def test_frozen_foreign_process_outlives_sigkill_and_keeps_the_cgroup_until_left
 def test_the_cgroup_removal_fault_is_real_on_v1_and_a_failpoint_with_the_reason_on_v2():
     from types import SimpleNamespace
 
-    from reliability.faults import cleanup_step
+    from reliability.nemesis import cleanup_step
 
     def target(version: int) -> SimpleNamespace:  # the BoxCgroups capability on a host of `version`
         return SimpleNamespace(

@@ -19,7 +19,7 @@ import yaml
 
 from reliability.checks import aftermath, faults
 from reliability.execute import RunOptions, execute
-from reliability.faults import foreign_process
+from reliability.nemesis import foreign_process
 from reliability.stages import get
 
 DIRBOX = Path(__file__).resolve().parents[1] / "data" / "lockless" / "dirbox.py"

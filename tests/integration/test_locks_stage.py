@@ -16,7 +16,7 @@ import yaml
 
 from reliability.checks import locks
 from reliability.execute import RunOptions, execute
-from reliability.faults import lock_cases
+from reliability.nemesis import lock_cases
 from reliability.stages import get
 from reliability.stages import locks as locks_stage
 from reliability.targets.builtin import BuiltinTarget
@@ -133,7 +133,7 @@ def test_a_locked_cli_target_gets_its_lock_file_corrupted_and_says_why_no_holder
 
 
 def test_without_a_lock_file_per_box_the_corrupt_case_says_so():
-    from reliability.faults.corrupt_lock import lock_file_of
+    from reliability.nemesis.corrupt_lock import lock_file_of
 
     class Lockless:
         name = "lockless"
@@ -198,6 +198,6 @@ def _helpers() -> list[str]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "reliability.faults.lock_holder" in cmd and str(PID) in cmd:
+        if "reliability.nemesis.lock_holder" in cmd and str(PID) in cmd:
             found.append(cmd)
     return found

@@ -12,7 +12,7 @@ import pytest
 from refbox_fixtures import BOX_A, BOX_B, LIMITS, alive, box, refbox, wait_until  # noqa: F401 - fixtures
 from test_refbox_quarantine import our_leaks, owned
 
-from reliability.faults import foreign_process
+from reliability.nemesis import foreign_process
 from reliability.probes import snapshot
 from reliability.refbox import mounts
 from reliability.targets.base import TargetError

@@ -16,7 +16,7 @@ from stage_runs import PID, _boxes, only, run_stage
 
 from reliability.checks import state
 from reliability.execute import RunOptions, execute
-from reliability.faults.corrupt_state import CASES
+from reliability.nemesis.corrupt_state import CASES
 from reliability.targets import load as load_target
 from reliability.targets.builtin import BuiltinTarget
 

@@ -10,7 +10,7 @@ import pytest
 from synthetic_history import HistoryBuilder
 
 from reliability.checks import state
-from reliability.faults import corrupt_state
+from reliability.nemesis import corrupt_state
 from reliability.probes import state_files
 from reliability.profiles import Sizes
 from reliability.refbox.state import encode, idle

@@ -7,7 +7,7 @@ from synthetic_history import HistoryBuilder
 from test_checks_state import all_good, checks, with_change
 
 from reliability.checks import state
-from reliability.faults.corrupt_state import CASES
+from reliability.nemesis.corrupt_state import CASES
 
 
 def test_a_skipped_recovery_probe_fails_recovered_instead_of_raising(tmp_path):

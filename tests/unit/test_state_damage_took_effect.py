@@ -6,7 +6,7 @@ import pytest
 from synthetic_history import HistoryBuilder
 
 from reliability.checks import state
-from reliability.faults import corrupt_state
+from reliability.nemesis import corrupt_state
 
 DOC = b'{"version": 1, "status": "idle", "box": 7}'
 

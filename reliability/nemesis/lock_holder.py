@@ -1,6 +1,6 @@
 """A claimant of a box in ANOTHER process: the same target made again, for the locks stage's sub-cases.
 
-    python3 -m reliability.faults.lock_holder SPEC_JSON
+    python3 -m reliability.nemesis.lock_holder SPEC_JSON
 
 SPEC: {"target": name, "options": {...}, "box": N, "mode": "hold" | "contend", "command": [...],
 "files": {host path: name in box}, "limits": {...}}. The target is made with reliability.targets.load
@@ -103,7 +103,7 @@ class Helper:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reliability.faults.lock_holder", json.dumps(spec)],
+            [sys.executable, "-m", "reliability.nemesis.lock_holder", json.dumps(spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

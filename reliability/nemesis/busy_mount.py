@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reliability.faults import _proc
+from reliability.nemesis import _proc
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reliability.faults import _proc
+from reliability.nemesis import _proc
 
 MAX_VM_MB = 512
 KINDS = ("vm", "cpu")

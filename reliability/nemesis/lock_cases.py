@@ -2,7 +2,7 @@
 
 Faults come from outside, through the target contract only:
 
-"lock holder killed": a holder in another process (faults/lock_holder.py: the same target made again
+"lock holder killed": a holder in another process (nemesis/lock_holder.py: the same target made again
     from Target.loaded_as) takes the box and runs a long marker. Once its program is in the box
     (box_pids), the process(es) of the holder that have the box's lock file open are SIGKILLed (the
     holder process alone when the lock file is unknown); its program is left orphaned. Then the box is
@@ -23,7 +23,7 @@ import os
 import time
 
 from reliability import aftermath
-from reliability.faults import audit_trail, corrupt_lock, lock_holder
+from reliability.nemesis import audit_trail, corrupt_lock, lock_holder
 from reliability.runner import Prepared
 from reliability.targets.base import Limits, Target, TargetError
 from reliability.workload.catalog import PROGRAMS_DIR

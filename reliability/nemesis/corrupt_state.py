@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 
-from reliability.faults import audit_trail
+from reliability.nemesis import audit_trail
 from reliability.targets.base import Target
 from reliability.workload.cases import STATE_DAMAGE
 

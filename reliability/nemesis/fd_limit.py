@@ -12,7 +12,7 @@ import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reliability.faults import _proc
+from reliability.nemesis import _proc
 
 HOLD_MANY = """
 import os, signal, sys

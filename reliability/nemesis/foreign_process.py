@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reliability.faults import _proc
+from reliability.nemesis import _proc
 
 FREEZER_ROOT = "/sys/fs/cgroup/freezer"
 FREEZE_TIMEOUT_S = 5.0  # FROZEN is reached within milliseconds for a sleeping helper

@@ -26,7 +26,7 @@ import glob
 import os
 from contextlib import ExitStack
 
-from reliability.faults import busy_mount, foreign_process
+from reliability.nemesis import busy_mount, foreign_process
 from reliability.refbox import failpoints, mounts
 from reliability.targets.base import CleanupOutcome, Target
 from reliability.targets.capabilities import BoxCgroups, BoxDirectories, capability

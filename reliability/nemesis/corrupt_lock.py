@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reliability.faults import audit_trail
+from reliability.nemesis import audit_trail
 
 GARBAGE = b"\x00\xff not a lock record \x1b[31m{{{\n" * 3
 
