@@ -28,7 +28,8 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the overlay's (writable, the host's below it): a checkout under the host's /tmp, where CI
+# may clone, must be there for the guest command to cd into. /run is fresh: no host pid or lock files.
 mount -t tmpfs tmpfs /newroot/run
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot/vm-results
 
