@@ -108,9 +108,13 @@ def wait_in_flight(history: Path, proc: subprocess.Popen, at_least: int) -> None
 
 
 def supervisors(run_id: str, pipeline: int) -> list[int]:
-    """The run's processes below its fork server (the fork server itself is the pipeline's child)."""
+    """The run's supervisors: the children of its fork server (the pipeline's child in the run). Their
+    own children (the box's init, the program) are left alone: a stopped supervisor holds its run, while
+    a stopped init would not stop the supervisor's wall timer from ending the run."""
     for _ in range(60000):  # a hang guard, not a timing assertion
-        found = [p for p in run_processes.find(run_id) if _parent(p) not in (pipeline, None)]
+        run = run_processes.find(run_id)
+        servers = {p for p in run if _parent(p) == pipeline}
+        found = [p for p in run if _parent(p) in servers]
         if found:
             return found
         time.sleep(0.002)

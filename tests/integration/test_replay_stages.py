@@ -15,24 +15,13 @@ from pathlib import Path
 import pytest
 
 from reliability.history import read
+from tests.described_box import reliability as cli
 
 REPO = Path(__file__).resolve().parents[2]
 PID = os.getpid()
 BOX = 560 + (PID % 20) * 4
 
 pytestmark = pytest.mark.root
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "reliability", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture
