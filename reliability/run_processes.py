@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from reliability.environ import setenv
+
 ENV = "RELIABILITY_RUN_ID"
 END_WAIT_S = 10.0  # a SIGKILLed process is gone within this (a hang guard; D state aside)
 
@@ -27,15 +29,8 @@ def new_id() -> str:
 def marked(run_id: str) -> Iterator[None]:
     """While the stage runs, processes started from this one carry `run_id` (os.environ is what
     subprocess and fork pass on)."""
-    saved = os.environ.get(ENV)
-    os.environ[ENV] = run_id
-    try:
+    with setenv(ENV, run_id):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = saved
 
 
 def find(run_id: str) -> dict[int, str]:

@@ -11,6 +11,8 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from reliability.environ import setenv
+
 ENV = "REFBOX_FAILPOINTS"
 ACTIONS = ("error", "pause")
 # The "defective" mode (refbox/defects.py): a bare defect.<name> switches a deliberate bug on, so the
@@ -98,12 +100,5 @@ def added(point: str) -> Iterator[None]:
 
     The environment is the process's: only for stages that run one worker at a time.
     """
-    saved = os.environ.get(ENV)
-    os.environ[ENV] = ",".join(filter(None, [saved, point]))
-    try:
+    with setenv(ENV, ",".join(filter(None, [os.environ.get(ENV), point]))):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = saved
