@@ -106,7 +106,8 @@ class KillAtPhase(Delegating):
         if self.observing and self.phase not in ("execute", "timeout"):
             return self.inner.run(box, command, limits, files)
         pause = "" if self.observing else f"phase.{self.phase}=pause"
-        with failpoints.added(pause), self._killing(box, limits):
+        # Judged against what the sandbox enforces (a target may scale time limits for a slow host).
+        with failpoints.added(pause), self._killing(box, self.inner.enforced(limits)):
             return self.inner.run(box, command, limits, files)
 
     def cleanup(self, box: int) -> CleanupOutcome:

@@ -53,6 +53,11 @@ class Target(abc.ABC):
     def box_pids(self, box: int) -> list[int]:
         """Pids of the program processes running in `box` now (used to kill a run from outside)."""
 
+    def enforced(self, limits: Limits) -> Limits:
+        """The limits the sandbox enforces when asked for `limits` (a target may scale time limits for
+        a slow host); what a check of the sandbox's own enforcement measures against."""
+        return limits
+
     # Optional: the files the locks and state stages damage from outside; None or [] = not declared,
     # and the sub-case that needs it is skipped with that reason.
     def lock_file(self, box: int) -> str | None:

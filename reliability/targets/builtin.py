@@ -76,12 +76,13 @@ class BuiltinTarget(Target):
     def init(self, box: int) -> None:
         self.refbox.init(box)
 
+    def enforced(self, limits: Limits) -> Limits:
+        if self.time_scale == 1.0:
+            return limits
+        return dataclasses.replace(limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale)
+
     def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
-        if self.time_scale != 1.0:
-            limits = dataclasses.replace(
-                limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale
-            )
-        return self.refbox.run(box, command, limits, files)
+        return self.refbox.run(box, command, self.enforced(limits), files)
 
     def cleanup(self, box: int) -> CleanupOutcome:
         return self.refbox.cleanup(box)

@@ -25,6 +25,9 @@ class Delegating(Target):
     def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
         return self.inner.run(box, command, limits, files)
 
+    def enforced(self, limits: Limits) -> Limits:
+        return self.inner.enforced(limits)
+
     def cleanup(self, box: int) -> CleanupOutcome:
         return self.inner.cleanup(box)
 

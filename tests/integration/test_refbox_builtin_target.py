@@ -14,6 +14,7 @@ from reliability.errors import UsageError
 from reliability.targets import load as load_target
 from reliability.targets.base import Target, TargetError
 from reliability.targets.builtin import BuiltinTarget
+from reliability.targets.delegate import Delegating
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts tmpfs, creates cgroups: needs root")
 
@@ -76,6 +77,19 @@ def test_time_scale_stretches_the_cpu_limit_of_every_run(target):
     assert result.verdict == "TLE" and result.cpu_s >= 0.4, result
     assert target.version().endswith("time limits x4)")
     assert target.cleanup(BOX_B).ok
+
+
+def test_the_scaled_limits_are_what_a_wrapper_judges_against(target):
+    """The crash stage's survivor check measures against the limits the sandbox enforces: with
+    time_scale, the scaled ones, through any wrapper (a nemesis wraps the target)."""
+    target.time_scale = 20.0
+    wrapped = Delegating(target)
+    assert (wrapped.enforced(LIMITS).cpu_s, wrapped.enforced(LIMITS).wall_s) == (
+        LIMITS.cpu_s * 20,
+        LIMITS.wall_s * 20,
+    )
+    target.time_scale = 1.0
+    assert wrapped.enforced(LIMITS) == LIMITS
 
 
 @pytest.mark.parametrize("value", ["0.5", "fast", "1e9"])
