@@ -25,6 +25,7 @@ RESUME_FIXED = {
     "runs": "--runs",
     "target": "--target",
     "target_option": "--target-option",
+    "artifact_version": "--artifact-version",
 }
 
 
@@ -82,6 +83,9 @@ def _cmd_run(args) -> int:
         }
     )
     check_prefix(args.metrics_prefix)
+    from reliability import artifact
+
+    artifact_version = None if args.resume else artifact.resolve(args.artifact_version)
     selected = [
         stages.get(name) for name in stages.expand(args.stages)
     ]  # all names checked before anything runs
@@ -100,6 +104,7 @@ def _cmd_run(args) -> int:
         metrics_port=args.metrics_port,
         pushgateway=args.pushgateway,
         metrics_prefix=args.metrics_prefix,
+        artifact_version=artifact_version,
     )
     if args.resume:
         return 0 if resume_run(Path(args.resume), opts).ok else 1
@@ -136,15 +141,22 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_gate(args) -> int:
-    from reliability.gate import format_table, gate
+    from reliability.gate import format_markdown, format_table, gate
 
     reports = Path(args.reports_dir)
+    if args.summary and not Path(args.summary).parent.is_dir():
+        raise UsageError(f"--summary {args.summary}: no such directory {Path(args.summary).parent}")
+    # "all" stands for every stage, as in `run all`; other names (e.g. a fleet's "fleet") as they are
+    named = [s for s in (args.expect or "").split(",") if s]
+    expect = [n for s in named for n in (STAGE_NAMES if s == "all" else [s])] or None
+    allowed = {s for s in (args.allow_skipped or "").split(",") if s}
+    result = gate(reports, expect=expect, allow_skipped=allowed)  # a missing directory is a reason
+    if args.summary:  # appended: a CI step summary file ($GITHUB_STEP_SUMMARY) collects every step's
+        with open(args.summary, "a", encoding="utf-8") as f:
+            f.write(format_markdown(result))
     if not reports.is_dir():
         print(f"gate: FAILED: {reports} does not exist or is not a directory")
         return 1
-    expect = [s for s in args.expect.split(",") if s] if args.expect else None
-    allowed = {s for s in (args.allow_skipped or "").split(",") if s}
-    result = gate(reports, expect=expect, allow_skipped=allowed)
     print(format_table(result))  # the table lists the reasons too
     print(f"gate: {'PASSED' if result.ok else 'FAILED'}")
     return 0 if result.ok else 1
@@ -190,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
     run.add_argument("--pushgateway", metavar="URL", help="push the metrics there at the end of each stage")
     run.add_argument("--metrics-prefix", default="rustbox", help="metric name prefix (default: rustbox)")
+    run.add_argument(
+        "--artifact-version",
+        help="the deployed artifact's version, into every report's properties "
+        "(default: $RELIABILITY_ARTIFACT_VERSION)",
+    )
     _add_target_flags(run)
     run.set_defaults(func=_cmd_run)
 
@@ -216,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
         const="*",
         metavar="STAGES",
         help="pass a suite whose testcases were all skipped: these comma-separated stages, or any without STAGES",
+    )
+    gate.add_argument(
+        "--summary", metavar="FILE", help="also append the verdict as Markdown (e.g. $GITHUB_STEP_SUMMARY)"
     )
     gate.set_defaults(func=_cmd_gate)
 

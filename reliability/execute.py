@@ -51,6 +51,7 @@ class RunOptions:
     metrics_port: int | None = None  # serve /metrics on 127.0.0.1 during the run
     pushgateway: str | None = None  # push the metrics there at the end of each stage
     metrics_prefix: str = DEFAULT_PREFIX
+    artifact_version: str | None = None  # the deploy under test (reliability/artifact.py)
 
 
 @dataclass
@@ -151,6 +152,7 @@ def _start(stage, opts, sizes, seed, target, boxes, owned, run_dir: Path) -> Ana
         target_spec=target_spec(target),
         box_base=opts.box_base,
         run_id=run_id,
+        **({"artifact_version": opts.artifact_version} if opts.artifact_version else {}),
     )
     journal.append("snapshot", label="before", snapshot=probes.snapshot(owned, os.getpid()))
     return _run(_Segment(stage, sizes, seed, target, journal, run_dir, boxes, run_id=run_id), opts)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from reliability.fleet.junit import FLEET_SUITE
 from reliability.fleet.merge import host_of_file, is_merged
 
 ALL = "*"  # allow_skipped=ALL: every suite may be all skipped
@@ -63,7 +64,22 @@ def gate(
     for stage in expect or []:
         if stage not in found:
             reasons.append(f"expected stage {stage!r}: no suite of that name in {root}")
+    reasons += _missing_per_host(rows, expect or [], found)
     return GateResult(not reasons, rows, reasons, notes)
+
+
+def _missing_per_host(rows: list[GateRow], expect: list[str], found: set[str]) -> list[str]:
+    """In a fleet's reports (a host is a folder with the fleet's own suite) every host must have every
+    expected stage: one host's suite does not stand for another's. (A stage no host has is already a
+    reason of its own.)"""
+    have = {(host_of(r), r.suite) for r in rows}
+    hosts = sorted({host for host, suite in have if suite == FLEET_SUITE and host != "-"})
+    return [
+        f"{host}: expected stage {stage!r}: no suite of that name for this host"
+        for host in hosts
+        for stage in expect
+        if stage in found and (host, stage) not in have
+    ]
 
 
 def _read_report(path: Path, shown: str, allow_skipped: Collection[str]):
@@ -168,8 +184,9 @@ def host_of(row: GateRow) -> str:
     return host_of_file(row.file)
 
 
-def format_host_stage_table(result: GateResult) -> str:
-    """host x stage: the worst verdict of each cell; "missing" where a host lacks a stage others have."""
+def host_stage_cells(result: GateResult) -> list[tuple[str, ...]]:
+    """The host x stage table as rows, the header first: the worst verdict of each cell; "missing"
+    where a host lacks a stage others have."""
     rank = {
         "pass": 0,
         "skipped (allowed)": 0,
@@ -186,6 +203,37 @@ def format_host_stage_table(result: GateResult) -> str:
             cells[key] = row.verdict
     hosts = sorted({h for h, _ in cells})
     stages = sorted({s for _, s in cells})
-    table = [("host", *stages)] + [(h, *(cells.get((h, s), "missing") for s in stages)) for h in hosts]
+    return [("host", *stages)] + [(h, *(cells.get((h, s), "missing") for s in stages)) for h in hosts]
+
+
+def format_host_stage_table(result: GateResult) -> str:
+    table = host_stage_cells(result)
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+
+
+def format_markdown(result: GateResult) -> str:
+    """The gate for a CI step summary: the verdict, the host x stage table (a fleet's reports) and
+    every reason, as Markdown."""
+    lines = [f"### Gate: {'PASS' if result.ok else 'FAIL'}", ""]
+    if any(host_of(row) != "-" for row in result.rows):
+        header, *body = host_stage_cells(result)
+        lines += [_md_row(header), "|" + "---|" * len(header)]
+        lines += [_md_row((_md_escape(r[0]), *(_md_verdict(c) for c in r[1:]))) for r in body]
+        lines.append("")
+    lines += [f"- {_md_escape(reason)}" for reason in result.reasons]
+    lines += [f"- note: {_md_escape(note)}" for note in result.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_verdict(verdict: str) -> str:
+    return verdict if verdict in ("pass", "skipped (allowed)") else f"**{verdict}**"  # bad ones stand out
+
+
+def _md_escape(text: str) -> str:
+    """A reason quotes testcase messages: keep its pipes, stars and tags from becoming Markdown."""
+    return "".join(f"\\{c}" if c in "|*_`<>[]" else c for c in " ".join(text.split()))

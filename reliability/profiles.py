@@ -1,6 +1,9 @@
 """Sizes per profile: how much each stage does in smoke, quick and release runs.
 
 smoke   every stage in well under two minutes in total: used by the tests and CI.
+preprod the deploy check (.github/workflows/preprod.yml): every stage at least once on staging hosts, a
+        few minutes in all. Smoke's sizes, stress a little longer, and the concurrent stage at 40 workers:
+        a staging host is smaller than a judge host and 40 boxes is what it has to spare.
 quick   the default, a person's first run: a few minutes.
 release the plan's numbers (QA-REL-001): stress 3600 s and 10,000+ submissions, leaks 1000+ iterations.
 soak    the plan's soak test: stress for 7 days at 1000 submissions an hour (resume it with --resume).
@@ -14,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from reliability import bounds
 from reliability.errors import UsageError
 
-PROFILES = ("smoke", "quick", "release", "soak")
+PROFILES = ("smoke", "preprod", "quick", "release", "soak")
 DEFAULT_PROFILE = "quick"
 
 
@@ -39,6 +42,7 @@ class Sizes:
 _SIZES: dict[str, dict[str, Sizes]] = {
     "stress": {
         "smoke": Sizes(submissions=60, concurrency=2, ranges="fast"),
+        "preprod": Sizes(submissions=100, concurrency=2, ranges="fast"),
         "quick": Sizes(submissions=400, concurrency=4),
         "release": Sizes(submissions=10_000, duration_s=3600, concurrency=4),
         # QA-REL-001 soak: 7 days at 1000 submissions an hour, mix 70/20/5/5 (the stress mix); resumable.
@@ -46,41 +50,49 @@ _SIZES: dict[str, dict[str, Sizes]] = {
     },
     "concurrent": {
         "smoke": Sizes(submissions=200, concurrency=100, ranges="fast", min_rate_per_min=600, watchdog_s=30),
+        "preprod": Sizes(submissions=120, concurrency=40, ranges="fast", min_rate_per_min=300, watchdog_s=30),
         "quick": Sizes(submissions=3000, concurrency=110, min_rate_per_min=1000, watchdog_s=60),
         "release": Sizes(submissions=30_000, duration_s=1800, concurrency=110, min_rate_per_min=1000),
     },
     "leaks": {
         "smoke": Sizes(iterations=40, concurrency=2, ranges="fast"),
+        "preprod": Sizes(iterations=40, concurrency=2, ranges="fast"),
         "quick": Sizes(iterations=200, concurrency=4),
         "release": Sizes(iterations=1000, concurrency=4),
     },
     "exhaustion": {  # iterations = rounds of every exhaustion case; one worker (see stages/exhaustion.py)
         "smoke": Sizes(iterations=1, concurrency=1, watchdog_s=120),
+        "preprod": Sizes(iterations=1, concurrency=1, watchdog_s=120),
         "quick": Sizes(iterations=2, concurrency=1),
         "release": Sizes(iterations=10, concurrency=1),
     },
     "locks": {  # iterations = executions; every worker contends for the same box
         "smoke": Sizes(iterations=16, concurrency=4),
+        "preprod": Sizes(iterations=16, concurrency=4),
         "quick": Sizes(iterations=100, concurrency=8),
         "release": Sizes(iterations=1000, concurrency=16),
     },
     "crash": {  # iterations = supervisor kills per phase; one worker (see stages/crash.py)
         "smoke": Sizes(iterations=1, concurrency=1),
+        "preprod": Sizes(iterations=1, concurrency=1),
         "quick": Sizes(iterations=3, concurrency=1),
         "release": Sizes(iterations=20, concurrency=1),
     },
     "faults": {  # iterations = rounds of a failure at every cleanup step; one worker (see stages/faults.py)
         "smoke": Sizes(iterations=1, concurrency=1),
+        "preprod": Sizes(iterations=1, concurrency=1),
         "quick": Sizes(iterations=3, concurrency=1),
         "release": Sizes(iterations=20, concurrency=1),
     },
     "state": {  # iterations = rounds of every corruption case; one worker; duration_s caps the stage
         "smoke": Sizes(iterations=1, concurrency=1, duration_s=120),
+        "preprod": Sizes(iterations=1, concurrency=1, duration_s=120),
         "quick": Sizes(iterations=3, concurrency=1, duration_s=600),
         "release": Sizes(iterations=20, concurrency=1, duration_s=3600),
     },
     "isolation": {  # iterations = rounds of every hostile case
         "smoke": Sizes(iterations=1, concurrency=2),
+        "preprod": Sizes(iterations=1, concurrency=2),
         "quick": Sizes(iterations=3, concurrency=2),
         "release": Sizes(iterations=20, concurrency=4),
     },

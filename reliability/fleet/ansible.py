@@ -135,7 +135,9 @@ def run_playbook(
     work_root: Path | None = None,
     keep: bool = False,
     ident: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> PlayOutcome:
+    """env: more environment for ansible-playbook (e.g. the strict ssh options of ssh.py)."""
     try:
         import ansible_runner
     except ImportError as exc:
@@ -145,12 +147,19 @@ def run_playbook(
     private = Path(tempfile.mkdtemp(prefix=f"fleet-{ident}-", dir=work_root))
     cancel = cancel or threading.Event()
     collector = EventCollector(echo)
+    local_tmp = private / "tmp"
+    local_tmp.mkdir()
     envvars = {
+        **(env or {}),
         MARKER: ident,
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private / "cp"),  # our masters live with our run
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "True",
+        # The controller's temporary files live with the run too, also the module payloads a killed
+        # module (a cancel, a timeout) leaves: Ansible unpacks them in the system temp dir ($TMPDIR).
+        "ANSIBLE_LOCAL_TEMP": str(local_tmp),
+        "TMPDIR": str(local_tmp),
     }
     thread, runner = ansible_runner.run_async(
         private_data_dir=str(private),

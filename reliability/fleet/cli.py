@@ -15,10 +15,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from reliability.artifact import ENV as ARTIFACT_ENV
+from reliability.artifact import PROPERTY
+from reliability.artifact import resolve as resolve_artifact_version
 from reliability.errors import UsageError
 from reliability.fleet.ansible import PLAYBOOKS, PlayOutcome, ansible_tool, new_ident, run_playbook
-from reliability.fleet.junit import write_host_suite
+from reliability.fleet.junit import FLEET_SUITE, write_host_suite
 from reliability.fleet.merge import write_merged_junit
+from reliability.fleet.ssh import refuse_loosened, strict_env
 from reliability.fleet.wheelhouse import build_wheelhouse
 from reliability.profiles import PROFILES
 
@@ -37,6 +41,11 @@ class FleetResult:
 
 def inventory_hosts(inventory: str | Path) -> list[str]:
     """Every host the inventory names: the ones the play never reached count as much as the rest."""
+    return sorted(inventory_hostvars(inventory))
+
+
+def inventory_hostvars(inventory: str | Path) -> dict[str, dict]:
+    """host -> its variables, as Ansible merges them; a UsageError for no hosts or a bad inventory."""
     path = Path(inventory)
     if not path.exists():
         raise UsageError(f"inventory {inventory} does not exist")
@@ -44,10 +53,18 @@ def inventory_hosts(inventory: str | Path) -> list[str]:
     done = subprocess.run([tool, "-i", str(path), "--list"], capture_output=True, text=True)
     if done.returncode != 0:
         raise UsageError(f"inventory {inventory} is unreadable: {' '.join(done.stderr.split())[:300]}")
-    hosts = sorted(json.loads(done.stdout).get("_meta", {}).get("hostvars", {}))
-    if not hosts:
+    hostvars = json.loads(done.stdout).get("_meta", {}).get("hostvars", {})
+    if not hostvars:
         raise UsageError(f"inventory {inventory} names no hosts")
-    return hosts
+    return hostvars
+
+
+def _ssh_env(hostvars: dict[str, dict], known_hosts: str | Path | None) -> dict[str, str]:
+    """With known hosts given, ssh trusts them alone, and an inventory that would loosen that is refused."""
+    if known_hosts is None:
+        return {}
+    refuse_loosened(hostvars)
+    return strict_env(known_hosts)
 
 
 def provision(
@@ -58,8 +75,10 @@ def provision(
     timeout: int | None = None,
     echo=print,
     work_root: Path | None = None,
+    known_hosts: str | Path | None = None,
 ) -> FleetResult:
-    hosts = inventory_hosts(inventory)
+    hostvars = inventory_hostvars(inventory)
+    env = _ssh_env(hostvars, known_hosts)
     wheelhouse = wheelhouse or build_wheelhouse()
     variables = {
         "reliability_wheelhouse": str(wheelhouse.resolve()),
@@ -67,9 +86,9 @@ def provision(
         **(extravars or {}),
     }
     outcome = run_playbook(
-        "provision.yml", inventory, variables, timeout=timeout, echo=echo, work_root=work_root
+        "provision.yml", inventory, variables, timeout=timeout, echo=echo, work_root=work_root, env=env
     )
-    return FleetResult(outcome, outcome.host_problems(hosts))
+    return FleetResult(outcome, outcome.host_problems(sorted(hostvars)))
 
 
 def _wheelhouse_hash(wheelhouse: Path) -> str:
@@ -88,19 +107,32 @@ def run(
     cancel: threading.Event | None = None,
     echo=print,
     work_root: Path | None = None,
+    known_hosts: str | Path | None = None,
+    artifact_version: str | None = None,
+    target: str | None = None,
 ) -> FleetResult:
-    """Run the stages on every host at once; fetch to reports_dir/<host>/; a fleet suite per host."""
+    """Run the stages on every host at once; fetch to reports_dir/<host>/; a fleet suite per host.
+
+    artifact_version: the deploy under test, in every host's reports (reliability/artifact.py).
+    target: the sandbox on the hosts (default: each host's reliability_target, else builtin); a target
+    file on the controller is copied to every host."""
     if not stages:
         raise UsageError("--stages names no stage")
     from reliability import stages as stage_registry
 
+    stages = stage_registry.expand(stages)  # "all" stands for every stage
     for name in stages:
         stage_registry.get(name)  # an unknown stage fails here, before any host is touched
-    hosts = inventory_hosts(inventory)
+    hostvars = inventory_hostvars(inventory)
+    hosts = sorted(hostvars)
+    env = _ssh_env(hostvars, known_hosts)
+    if artifact_version:
+        run_args = [*(run_args or []), "--artifact-version", artifact_version]
     reports_dir = reports_dir.resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
     ident = new_ident("fleet")
     variables = {
+        **({"reliability_target": _target_for_hosts(target)} if target else {}),
         "run_id": ident,
         "stages": stages,
         "profile": profile,
@@ -116,22 +148,42 @@ def run(
         echo=echo,
         ident=ident,
         work_root=work_root,
+        env=env,
     )
     if outcome.status in ("canceled", "timeout"):
-        stop(inventory, ident, echo=echo, work_root=work_root)
+        stop(inventory, ident, echo=echo, work_root=work_root, env=env)
     problems = outcome.host_problems(hosts)
     if outcome.leftovers:
         for host in hosts:
             problems.setdefault(host, f"processes left behind: {'; '.join(outcome.leftovers)[:300]}")
+    properties = {PROPERTY: artifact_version} if artifact_version else {}
     for host in hosts:
-        write_host_suite(reports_dir, host, problems.get(host), "reliability.yml")
+        write_host_suite(reports_dir, host, problems.get(host), "reliability.yml", properties)
     return FleetResult(outcome, problems)
 
 
-def stop(inventory: str | Path, ident: str, echo=print, work_root: Path | None = None) -> PlayOutcome:
+def _target_for_hosts(target: str) -> str:
+    """A target name as it is, a target file as its absolute path on the controller (the play copies it)."""
+    if target.endswith((".yml", ".yaml")) or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise UsageError(f"--target {target}: no such target file")
+        return str(path.resolve())
+    from reliability.targets import TARGETS
+
+    if target not in TARGETS:
+        raise UsageError(
+            f"unknown target {target!r} (choose from {', '.join(TARGETS)}, or a target file .yml)"
+        )
+    return target
+
+
+def stop(
+    inventory: str | Path, ident: str, echo=print, work_root: Path | None = None, env: dict | None = None
+) -> PlayOutcome:
     """End a cancelled run's processes on every host and recover the boxes they held."""
     outcome = run_playbook(
-        "stop.yml", inventory, {"run_id": ident}, timeout=300, echo=echo, work_root=work_root
+        "stop.yml", inventory, {"run_id": ident}, timeout=300, echo=echo, work_root=work_root, env=env
     )
     if outcome.status != "successful":
         echo(f"fleet: stopping run {ident} did not finish cleanly ({outcome.status})")
@@ -147,12 +199,22 @@ def register(subparsers) -> None:
         p = actions.add_parser(name, help=f"{name} on every inventory host")
         p.add_argument("-i", "--inventory", default=str(DEFAULT_INVENTORY), help="Ansible inventory")
         p.add_argument("--timeout", type=int, help="end the play after this many seconds (a failure)")
+        p.add_argument(
+            "--known-hosts",
+            metavar="FILE",
+            help="trust these host keys alone (strict checking; an inventory loosening it is refused)",
+        )
         p.set_defaults(func=_cmd_fleet)
         if name == "run":
             p.add_argument("--stages", required=True, help="comma-separated stages, e.g. stress,leaks")
             p.add_argument("--profile", default="smoke", choices=PROFILES)
             p.add_argument("--reports", default="reports", help="controller dir; each host gets <host>/")
             p.add_argument("--merged", help="also write all hosts' JUnit merged into this file")
+            p.add_argument("--target", help="sandbox under test on every host: a name or a target file here")
+            p.add_argument(
+                "--artifact-version",
+                help=f"the deployed artifact's version, into every host's reports (default: ${ARTIFACT_ENV})",
+            )
             p.add_argument("run_args", nargs="*", help="after --: passed to `reliability run` on each host")
 
 
@@ -162,11 +224,13 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     if args.fleet_action == "provision":
-        result = provision(args.inventory, timeout=args.timeout)
+        result = provision(args.inventory, timeout=args.timeout, known_hosts=args.known_hosts)
         _print_problems(result)
         print(f"fleet provision: {'PASSED' if result.ok else 'FAILED'} ({_changed(result)} changed)")
         return 0 if result.ok else 1
-    stages = [s for s in args.stages.split(",") if s]
+    from reliability import stages as stage_registry
+
+    stages = stage_registry.expand([s for s in args.stages.split(",") if s])
     reports = Path(args.reports)
     result = run(
         args.inventory,
@@ -175,9 +239,12 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
         reports_dir=reports,
         run_args=list(args.run_args or []),
         timeout=args.timeout,
+        known_hosts=args.known_hosts,
+        artifact_version=resolve_artifact_version(args.artifact_version),
+        target=args.target,
     )
     _print_problems(result)
-    verdict = gate(reports, expect=stages)
+    verdict = gate(reports, expect=[*stages, FLEET_SUITE])  # every host, every stage, and the play
     print(format_table(verdict))
     if args.merged:
         print(f"merged JUnit: {write_merged_junit(reports, Path(args.merged))}")

@@ -39,6 +39,8 @@ def properties(analysis: Analysis) -> dict[str, object]:
         "run_dir": str(analysis.history.run_dir),
         "started": _iso(start["t"]),
         "ended": _iso(end["t"]) if end else "interrupted",
+        # the deploy under test, when one was named (reliability/artifact.py)
+        **({"artifact_version": start["artifact_version"]} if start.get("artifact_version") else {}),
     }
 
 

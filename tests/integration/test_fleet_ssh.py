@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -19,19 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.sshd_hosts import host_vars, keypair, recover_boxes, skip_unless_ready, sshd_hosts
+
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 HOSTS = ("h1", "h2")
 
-if os.geteuid() != 0:
-    pytest.skip(
-        "skipped: the fleet test runs stages on the built-in sandbox, which needs root",
-        allow_module_level=True,
-    )
-if not os.path.exists(SSHD):
-    pytest.skip("skipped: no sshd (apt-get install openssh-server)", allow_module_level=True)
-pytest.importorskip("ansible_runner", reason="skipped: no ansible-runner (pip install '.[fleet]')")
+skip_unless_ready()
 
 from reliability.fleet import cli as fleet  # noqa: E402
 from reliability.fleet.ansible import MARKER  # noqa: E402
@@ -40,128 +31,41 @@ from reliability.fleet.wheelhouse import build_wheelhouse  # noqa: E402
 from reliability.gate import format_host_stage_table, gate  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise RuntimeError(f"sshd exited: {log.read_text(errors='replace')[-500:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            try:  # a short pause that also notices sshd exiting
-                proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                pass
-    raise RuntimeError(f"sshd on port {port} never accepted a connection")
-
-
-class Sshd:
-    """One sshd -D on 127.0.0.1, its own config, host key and log; stopped by its pid."""
-
-    def __init__(self, work: Path, name: str, authorized_keys: Path):
-        self.dir = work / f"sshd-{name}"
-        self.dir.mkdir()
-        self.port = _free_port()
-        self.host_key = self.dir / "host_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key)], check=True)
-        self.config = self.dir / "sshd_config"
-        self.config.write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
-            f"PidFile {self.dir / 'sshd.pid'}\nAuthorizedKeysFile {authorized_keys}\n"
-            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n"
-        )
-        self.log = self.dir / "sshd.log"
-        self.proc = subprocess.Popen([SSHD, "-D", "-f", str(self.config), "-E", str(self.log)])
-        _wait_for_port(self.port, self.proc, self.log)
-
-    def known_hosts_line(self) -> str:
-        return f"[127.0.0.1]:{self.port} {(self.dir / 'host_key.pub').read_text().strip()}\n"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def two_hosts() -> Iterator[dict]:
     work = Path(tempfile.mkdtemp(prefix=f"fleet-ssh-{os.getpid()}-"))
-    made_run_sshd = not os.path.isdir("/run/sshd")
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-    daemons: dict[str, Sshd] = {}
     tag = f"fl{os.getpid()}"
     box_base = 500 + (os.getpid() % 10) * 40  # two ranges of 20 boxes, apart from the other engineers
     try:
-        key = work / "id_ed25519"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        key = keypair(work / "id_ed25519")
         authorized = work / "authorized_keys"
         authorized.write_text((work / "id_ed25519.pub").read_text())
-        for name in HOSTS:
-            daemons[name] = Sshd(work, name, authorized)
-        known = work / "known_hosts"
-        known.write_text("".join(d.known_hosts_line() for d in daemons.values()))
-        hosts = {}
-        for i, name in enumerate(HOSTS):
-            home = work / name
-            hosts[name] = {
-                "ansible_host": "127.0.0.1",
-                "ansible_port": daemons[name].port,
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(key),
-                "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
-                "-o IdentitiesOnly=yes -o BatchMode=yes",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "reliability_home": str(home),
-                "reliability_box_base": box_base + 20 * i,
-                "reliability_target_options": {
-                    "box_root": str(home / "boxes"),
-                    "cgroup_name": f"refbox-{tag}{name}",
-                },
-            }
-        inventory = work / "inventory.yml"
-        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-        # Built once: every provision run in this module must see the same source, whoever edits it.
-        wheelhouse = build_wheelhouse()
-        yield {
-            "work": work,
-            "inventory": inventory,
-            "daemons": daemons,
-            "wheelhouse": wheelhouse,
-            "box_uids": range(60000 + box_base, 60000 + box_base + 40),  # both hosts' box ranges
-        }
-    finally:
-        for daemon in daemons.values():
-            daemon.stop()
-        for name in HOSTS:  # whatever a failed run left: box mounts and cgroups of this test only
-            venv_cli = work / name / "venv" / "bin" / "reliability"
-            if venv_cli.exists():
-                opts = f"refbox-{tag}{name}"
-                subprocess.run(
-                    [
-                        str(venv_cli),
-                        "box",
-                        "recover",
-                        "--root",
-                        str(work / name / "boxes"),
-                        "--cgroup-name",
-                        opts,
-                    ],
-                    capture_output=True,
+        with sshd_hosts(work, HOSTS, authorized) as daemons:
+            known = work / "known_hosts"
+            known.write_text("".join(d.known_hosts_line() for d in daemons.values()))
+            hosts = {}
+            for i, name in enumerate(HOSTS):
+                hosts[name] = host_vars(daemons[name], work / name, box_base + 20 * i, f"refbox-{tag}{name}")
+                hosts[name]["ansible_ssh_private_key_file"] = str(key)
+                hosts[name]["ansible_ssh_common_args"] = (
+                    f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
+                    "-o IdentitiesOnly=yes -o BatchMode=yes"
                 )
+            inventory = work / "inventory.yml"
+            inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+            # Built once: every provision run in this module must see the same source, whoever edits it.
+            wheelhouse = build_wheelhouse()
+            yield {
+                "work": work,
+                "inventory": inventory,
+                "daemons": daemons,
+                "wheelhouse": wheelhouse,
+                "box_uids": range(60000 + box_base, 60000 + box_base + 40),  # both hosts' box ranges
+            }
+    finally:
+        for name in HOSTS:  # whatever a failed run left: box mounts and cgroups of this test only
+            recover_boxes(work / name, f"refbox-{tag}{name}")
         shutil.rmtree(work, ignore_errors=True)
-        if made_run_sshd:
-            shutil.rmtree("/run/sshd", ignore_errors=True)
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -243,6 +147,8 @@ def test_provision_twice_then_fleet_run_then_unreachable_host(two_hosts: dict) -
     assert not cut.ok and cut.outcome.status == "timeout", (cut.outcome.status, cut.problems)
     assert set(cut.problems) == set(HOSTS), cut.problems
     assert _processes_with(f"{MARKER}={cut.outcome.ident}") == []
+    # The killed modules' payload dirs: under each host's home (its TMPDIR), none in the host's /tmp.
+    assert list(work.glob("h*/tmp/ansible_*_payload_*")), "a killed module left no payload in its home"
     assert _box_uid_processes(two_hosts["box_uids"]) == []
     assert not gate(work / "reports-cut", expect=["stress", "fleet"]).ok
 

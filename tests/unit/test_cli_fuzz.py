@@ -104,6 +104,7 @@ class Place:
             "reports": [str(self.out / "reports"), str(self.inputs / "text")],
             "html": [str(self.out / "page.html"), str(self.out)],
             "merged": [str(self.out / "merged.xml")],
+            "summary": [str(self.out / "summary.md"), str(self.inputs / "nope" / "summary.md")],
             "command": ["/bin/true", "/nonexistent/prog", "./missing", "true", "no-such-command"],
             "pushgateway": ["http://127.0.0.1:9", "not a url"],
             "target_option": [

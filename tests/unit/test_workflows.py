@@ -69,10 +69,26 @@ def test_release_gate_runs_on_rc_tags_at_release_profile_and_gates() -> None:
     assert any("nox -s gate" in s.get("run", "") for s in gate_job["steps"])
 
 
-def test_preprod_provisions_runs_smoke_across_the_fleet_and_gates() -> None:
+def test_preprod_runs_after_a_staging_deploy_on_call_and_by_hand() -> None:
     doc = _load("preprod.yml")
-    assert "inventory" in doc["on"]["workflow_dispatch"]["inputs"]
-    runs = _run_lines(doc)
-    order = [runs.index(s) for s in ("nox -s provision", "nox -s fleet", "nox -s gate")]
+    assert set(doc["on"]) == {"deployment_status", "workflow_call", "workflow_dispatch"}
+    assert doc["on"]["workflow_call"]["inputs"] == doc["on"]["workflow_dispatch"]["inputs"]
+    secrets = doc["on"]["workflow_call"]["secrets"]
+    assert secrets["RELIABILITY_SSH_KEY"]["required"] and secrets["RELIABILITY_KNOWN_HOSTS"]["required"]
+    [job] = doc["jobs"].values()
+    condition = " ".join(job["if"].split())
+    assert "deployment_status.state == 'success'" in condition and "environment == 'staging'" in condition
+
+
+def test_preprod_steps_are_plain_shell_with_strict_ssh_every_stage_and_the_gate() -> None:
+    doc = _load("preprod.yml")
+    [job] = doc["jobs"].values()
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert not [r for r in runs if "${{" in r], "values reach run steps through env, not the script"
+    text = "\n".join(runs)
+    order = [text.index(s) for s in ("ssh-add", "fleet provision", "fleet run", "reliability gate")]
     assert order == sorted(order)
-    assert "--profile smoke" in runs and "inputs.inventory" in runs
+    assert text.count("--known-hosts") == 2 and "stricthostkeychecking" not in text.lower()
+    assert "--profile preprod" in text and '--target "$PREPROD_TARGET"' in text
+    [gate_step] = [s for s in job["steps"] if "reliability gate" in s.get("run", "")]
+    assert gate_step["if"] == "always()" and '--summary "$GITHUB_STEP_SUMMARY"' in gate_step["run"]
