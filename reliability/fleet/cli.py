@@ -123,6 +123,7 @@ def run(
     stages = stage_registry.expand(stages)  # "all" stands for every stage
     for name in stages:
         stage_registry.get(name)  # an unknown stage fails here, before any host is touched
+    on_hosts = {"reliability_target": _target_for_hosts(target)} if target else {}
     hostvars = inventory_hostvars(inventory)
     hosts = sorted(hostvars)
     env = _ssh_env(hostvars, known_hosts)
@@ -132,7 +133,7 @@ def run(
     reports_dir.mkdir(parents=True, exist_ok=True)
     ident = new_ident("fleet")
     variables = {
-        **({"reliability_target": _target_for_hosts(target)} if target else {}),
+        **on_hosts,
         "run_id": ident,
         "stages": stages,
         "profile": profile,

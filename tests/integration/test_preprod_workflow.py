@@ -93,8 +93,10 @@ def run_workflow(checkout: Path, runner: Path, job_env: dict[str, str], path_fir
         GITHUB_ENV=str(github_env),
         GITHUB_STEP_SUMMARY=str(runner / "step_summary.md"),
         RUNNER_TEMP=str(runner / "temp"),
+        TMPDIR=str(runner / "tmp"),  # what the controller keeps of a failed play: in the test's dir
     )
     (runner / "temp").mkdir(exist_ok=True)
+    (runner / "tmp").mkdir(exist_ok=True)
     try:
         return _run_steps(job["steps"], checkout, runner, env, github_env)
     finally:  # the agent the workflow started, if its own last step did not stop it

@@ -27,7 +27,10 @@ class UnsyncedJournal(Journal):
 
 
 class HistoryBuilder:
-    def __init__(self, tmp_path: Path, stage: str = "stress", seed: int = 7, owned: Owned | None = None):
+    def __init__(
+        self, tmp_path: Path, stage: str = "stress", seed: int = 7, owned: Owned | None = None, **start
+    ):
+        """start: more fields of the stage_start event (e.g. an artifact_version)."""
         self.run_dir = tmp_path / "run"
         self.journal = UnsyncedJournal(self.run_dir / "history.jsonl")
         self.journal.append(
@@ -45,6 +48,7 @@ class HistoryBuilder:
             ).to_dict(),
             capabilities=["locks"],
             config={"submissions": 3},
+            **start,
         )
 
     def submit(
