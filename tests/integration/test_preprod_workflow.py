@@ -1,7 +1,7 @@
 """The pre-production workflow's own run steps, read from .github/workflows/preprod.yml in order and run
 as GitHub's runner runs them (bash -eo pipefail; GITHUB_ENV carried from step to step; `if:`; the step
-summary), against two sshd on 127.0.0.1. The secrets are environment variables, as the job's `env`
-gives them: a key pair and known_hosts made here, and an inventory of the two hosts.
+summary), against two sshd on 127.0.0.1. The secrets are environment variables, as the `env` of the
+job and of its steps gives them: a key pair and known_hosts made here, and an inventory of the two hosts.
 
 Steps that use an action are skipped, and said so: actions/checkout (the steps run in a fresh copy of
 this checkout instead), actions/setup-python (a venv over this interpreter's packages is first on PATH
@@ -77,15 +77,17 @@ def _read_github_env(path: Path) -> dict[str, str]:
     return values
 
 
-def run_workflow(checkout: Path, runner: Path, job_env: dict[str, str], path_first: Path) -> list[Step]:
-    """Every step of the job, in order: run steps in bash with the runner's files, actions skipped."""
+def run_workflow(checkout: Path, runner: Path, values: dict[str, str], path_first: Path) -> list[Step]:
+    """Every step of the job, in order: run steps in bash with the runner's files, actions skipped.
+    values: what each variable of the job's and the steps' `env` evaluates to."""
     job = _job()
-    assert set(job["env"]) == set(job_env), "give every variable of the job's env a value in this test"
+    named = {*job["env"], *(name for step in job["steps"] for name in step.get("env", {}))}
+    assert named == set(values), "give every variable of the workflow's env a value in this test"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "RELIABILITY_", "PREPROD_"))}
     github_env = runner / "github_env"
     github_env.write_text("")
     env.update(
-        job_env,
+        {name: values[name] for name in job["env"]},
         PATH=f"{path_first}{os.pathsep}{env['PATH']}",
         CI="true",
         GITHUB_ACTIONS="true",
@@ -98,7 +100,7 @@ def run_workflow(checkout: Path, runner: Path, job_env: dict[str, str], path_fir
     (runner / "temp").mkdir(exist_ok=True)
     (runner / "tmp").mkdir(exist_ok=True)
     try:
-        return _run_steps(job["steps"], checkout, runner, env, github_env)
+        return _run_steps(job["steps"], checkout, runner, env, github_env, values)
     finally:  # the agent the workflow started, if its own last step did not stop it
         agent = _read_github_env(github_env).get("SSH_AGENT_PID")
         if agent and _comm(agent) == "ssh-agent":
@@ -112,7 +114,9 @@ def _comm(pid: str) -> str:
         return ""
 
 
-def _run_steps(job_steps: list, checkout: Path, runner: Path, env: dict, github_env: Path) -> list[Step]:
+def _run_steps(
+    job_steps: list, checkout: Path, runner: Path, env: dict, github_env: Path, values: dict
+) -> list[Step]:
     steps, failed = [], False
     for i, step in enumerate(job_steps):
         if "uses" in step:
@@ -131,7 +135,7 @@ def _run_steps(job_steps: list, checkout: Path, runner: Path, env: dict, github_
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             cwd=checkout,
-            env={**env, **_read_github_env(github_env)},
+            env={**env, **_read_github_env(github_env), **{n: values[n] for n in step.get("env", {})}},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -201,7 +205,7 @@ def _dispatch(staging: dict, run: str, **inputs: str) -> tuple[list[Step], Path,
     runner.mkdir()
     given = {"target": "builtin", "target_options": "", "inventory": "", "stages": "all", "run_args": ""}
     given.update(inputs)
-    job_env = {
+    values = {
         **staging["secrets"],
         "RELIABILITY_ARTIFACT_VERSION": VERSION,
         "PREPROD_TARGET": given["target"],
@@ -210,7 +214,7 @@ def _dispatch(staging: dict, run: str, **inputs: str) -> tuple[list[Step], Path,
         "PREPROD_STAGES": given["stages"],
         "PREPROD_RUN_ARGS": given["run_args"],
     }
-    return run_workflow(checkout, runner, job_env, staging["python_bin"]), checkout, runner
+    return run_workflow(checkout, runner, values, staging["python_bin"]), checkout, runner
 
 
 def _properties(path: Path) -> dict[str, str]:

@@ -90,5 +90,8 @@ def test_preprod_steps_are_plain_shell_with_strict_ssh_every_stage_and_the_gate(
     assert order == sorted(order)
     assert text.count("--known-hosts") == 2 and "stricthostkeychecking" not in text.lower()
     assert "--profile preprod" in text and '--target "$PREPROD_TARGET"' in text
+    with_secrets = [s["name"] for s in job["steps"] if "secrets." in str(s.get("env", ""))]
+    assert with_secrets == ["SSH key, known hosts and inventory from the secrets"]  # that step alone
+    assert "secrets." not in str(job["env"])
     [gate_step] = [s for s in job["steps"] if "reliability gate" in s.get("run", "")]
     assert gate_step["if"] == "always()" and '--summary "$GITHUB_STEP_SUMMARY"' in gate_step["run"]
