@@ -149,10 +149,11 @@ def run_playbook(
     collector = EventCollector(echo)
     local_tmp = private / "tmp"
     local_tmp.mkdir()
+    control_dir = _control_dir(private)
     envvars = {
         **(env or {}),
         MARKER: ident,
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private / "cp"),  # our masters live with our run
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),  # our masters live with our run
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "True",
@@ -180,7 +181,9 @@ def run_playbook(
     except KeyboardInterrupt:
         cancel.set()  # the runner kills the ansible-playbook process group on its next poll
         thread.join()
-    end_ssh_masters(ident, private / "cp")  # expected after any run: ControlPersist keeps them a while
+    end_ssh_masters(ident, control_dir)  # expected after any run: ControlPersist keeps them a while
+    if control_dir.parent != private:
+        shutil.rmtree(control_dir, ignore_errors=True)
     leftovers = end_leftovers(ident)
     outcome = PlayOutcome(
         playbook=playbook,
@@ -195,6 +198,20 @@ def run_playbook(
     if not keep and runner.status == "successful":
         shutil.rmtree(private, ignore_errors=True)
     return outcome
+
+
+# A unix socket's path has room for 107 bytes; ssh adds a 10-character hash and, while it binds, a
+# 17-character temporary suffix to the control path directory.
+_SOCKET_PATH_MAX = 107 - 1 - 10 - 17
+
+
+def _control_dir(private: Path) -> Path:
+    """Where this run's ssh control sockets go: in its private dir, unless that path is too long for a
+    socket (a deep TMPDIR), then in a short directory of its own, removed after the run."""
+    inside = private / "cp"
+    if len(str(inside).encode()) <= _SOCKET_PATH_MAX:
+        return inside
+    return Path(tempfile.mkdtemp(prefix="fleet-cp-", dir="/tmp"))
 
 
 def new_ident(name: str) -> str:

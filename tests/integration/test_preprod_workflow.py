@@ -245,8 +245,14 @@ def test_every_stage_passes_on_both_hosts_with_the_version_and_the_table(staging
     assert table[0].strip("| ").split(" | ") == ["host", *sorted([*STAGES, "fleet"])]
     assert [row.split(" | ")[0].strip("| ") for row in table[1:]] == list(HOSTS)
     assert all(set(row.strip("| ").split(" | ")[1:]) == {"pass"} for row in table[1:]), table
-    assert "Identity added" not in "".join(s.output for s in steps)  # the key was added quietly
-    assert not (checkout / "preprod" / "known_hosts").exists() and not list(checkout.rglob("*agent.sock"))
+    # The secrets stay out of what is uploaded (preprod/) and out of every step's output.
+    key_line = staging["secrets"]["RELIABILITY_SSH_KEY"].splitlines()[1]
+    uploaded = [p for p in (checkout / "preprod").rglob("*") if p.is_file()]
+    assert uploaded and not [p for p in uploaded if key_line.encode() in p.read_bytes()]
+    assert (
+        key_line not in "".join(s.output for s in steps)
+        and "Identity added" not in _by_name(steps, "SSH key").output
+    )
 
 
 def test_a_stopped_host_fails_the_gate_by_name(staging: dict) -> None:

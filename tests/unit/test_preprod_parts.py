@@ -5,6 +5,7 @@ its Markdown summary, and the strict SSH options the fleet takes from a known_ho
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from synthetic_history import HistoryBuilder, clean_runs
@@ -170,3 +171,15 @@ def test_the_fleet_target_is_a_name_or_a_target_file_made_absolute(tmp_path, mon
     for bad in ("nosuch", "missing.yml", "dir/x"):
         with pytest.raises(UsageError):
             _target_for_hosts(bad)
+
+
+def test_ssh_control_sockets_fit_a_unix_socket_path_under_a_deep_temp_dir(tmp_path):
+    from reliability.fleet.ansible import _control_dir
+
+    assert _control_dir(Path("/tmp/fleet-x")) == Path("/tmp/fleet-x/cp")
+    deep = tmp_path / ("d" * 80)
+    short = _control_dir(deep)
+    try:
+        assert short.is_dir() and short.parent == Path("/tmp") and len(str(short)) + 28 <= 107
+    finally:
+        short.rmdir()
