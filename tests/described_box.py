@@ -44,6 +44,7 @@ def target_doc(
         "box_cgroups": ["/sys/fs/cgroup/*/{cgroup_name}/box-{box}", "/sys/fs/cgroup/{cgroup_name}/box-{box}"],
         "uid_range": [60000 + box_base, 60000 + box_base + 3],
         "uid_base": 60000,
+        "state_files": [{"glob": "{root}/.state/{box}/state.json", "schema": "box-state", "format": "json"}],
     }
     if claim_cgroup_root:
         owns["cgroup_roots"] = ["/sys/fs/cgroup/*/{cgroup_name}", "/sys/fs/cgroup/{cgroup_name}"]
