@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from reliability import bounds
-from reliability.errors import NeedsRoot, UsageError
+from reliability.errors import NeedsRoot, UsageError, one_line
 from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, PROGRAM_PATH, Refbox
 from reliability.refbox.names import check_box_root, check_cgroup_name
 from reliability.sandbox_values import Limits, TargetError
@@ -163,16 +162,14 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m reliability.refbox.cli box ...`), same behaviour as the main CLI."""
-    parser = _OneLineParser(prog="refbox")
+def main(argv: list[str] | None = None, prog: str = "refbox") -> int:
+    """The box commands alone, same behaviour as the main CLI: `python -m reliability box ...` comes
+    here without importing the pipeline, since a CLI sandbox script pays that start-up three times
+    per execution (init, run, cleanup)."""
+    parser = _OneLineParser(prog=prog)
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as e:
-        print(f"refbox: error: {e}", file=sys.stderr)
-        return e.exit_code
+    return one_line(lambda: args.func(args), prog)
 
 
 if __name__ == "__main__":

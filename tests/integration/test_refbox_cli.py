@@ -133,3 +133,19 @@ def test_not_root_names_the_part_that_needs_root():
     finally:
         os.seteuid(0)
     assert "needs root" in str(err.value)
+
+
+def test_the_box_commands_start_without_the_pipeline(where):
+    """`python -m reliability box ...` (what a CLI sandbox script calls three times per execution)
+    imports the refbox alone: neither the pipeline's CLI nor jsonschema (for valid state files)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "reliability", "box", "status", *where],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "reliability.refbox.cli" in imported
+    assert not imported & {"reliability.cli", "reliability.stages", "reliability.runner", "jsonschema"}
