@@ -61,6 +61,7 @@ def target_doc(
             "init": [*script, "init", "--box", "{box}"],
             "run": [*script, "run", "--box", "{box}", *RUN_ARGS],
             "cleanup": [*script, "cleanup", "--box", "{box}"],
+            "recover": [*script, "recover", "--box", "{box}"],
             "recover_all": [*script, "recover"],
         },
         "files": {"option": ["--file", "{src}:{name}"]},
@@ -72,6 +73,7 @@ def target_doc(
             | {"peak_mem": "peak_mem_kb"},
             "statuses": {v: v for v in ("OK", "TLE", "MLE", "RE", "OLE", "IE")},
         },
+        "quarantine": {"json_field": "quarantined"},
         "owns": owns,
     }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import json
 import os
 import re
 import shlex
@@ -404,10 +405,11 @@ class CommandTarget(Target):
         return result
 
     def cleanup(self, box: int) -> CleanupOutcome:
-        steps = []
+        steps, quarantined = [], False
         try:
             c = self._call(box, "cleanup", self._argv("cleanup", self._box_values(box)), self.timeout_s)
             ok, error = c.exit_code == 0 and not c.timed_out, "" if c.exit_code == 0 else c.why()
+            quarantined = not ok and self._says_quarantined(c)
         except TargetError as e:
             ok, error = False, str(e)
         steps.append({"name": "cleanup command", "ok": ok, "error": error})
@@ -417,8 +419,23 @@ class CommandTarget(Target):
         )
         failed = [s for s in steps if not s["ok"]]
         return CleanupOutcome(
-            ok=not failed, steps=steps, error=f"{failed[0]['name']}: {failed[0]['error']}" if failed else ""
+            ok=not failed,
+            steps=steps,
+            error=f"{failed[0]['name']}: {failed[0]['error']}" if failed else "",
+            quarantined=quarantined,
         )
+
+    def _says_quarantined(self, c: Call) -> bool:
+        """The sandbox's own word (quarantine/json_field of the description) that the box is out of
+        service. A sandbox that has no way to say so quarantines nothing, as far as a judge can tell."""
+        field_name = self.doc.get("quarantine", {}).get("json_field")
+        if not field_name:
+            return False
+        try:
+            doc = json.loads(c.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return False
+        return isinstance(doc, dict) and doc.get(field_name) is True
 
     def recover(self, box: int | None = None) -> list[str]:
         commands = self.doc["commands"]

@@ -320,3 +320,36 @@ def test_a_killed_supervisors_descendant_still_alive_is_left_behind():
         child.kill()
         child.wait()
     assert aftermath.alive_orphans(recorded) == []
+
+
+@pytest.mark.parametrize(
+    "declared,printed,quarantined",
+    [(True, '{"ok": false, "quarantined": true}', True), (True, '{"ok": false, "quarantined": false}', False),
+     (True, "not json", False), (False, '{"ok": false, "quarantined": true}', False)],
+)  # fmt: skip
+def test_a_failed_cleanup_is_quarantined_only_on_the_sandboxs_own_word(
+    tmp_path, declared, printed, quarantined
+):
+    """quarantine/json_field names the boolean in the cleanup's JSON that says the box is out of
+    service; without it, or without that word, nothing is taken as quarantined."""
+    said = tmp_path / "cleanup.out"  # printed by the cleanup command (braces would be placeholders)
+    said.write_text(printed + "\n")
+    doc = {
+        "format": 1,
+        "name": "says",
+        "options": {"root": str(tmp_path / "boxes")},
+        "commands": {
+            "init": ["mkdir", "-p", "{box_dir}"],
+            "run": ["env", "{command}"],
+            "cleanup": ["sh", "-c", 'cat "$0"; exit 1', str(said)],
+        },
+        "files": {"copy_to": "{box_dir}/{name}"},
+        "result": {"format": "exit_status"},
+        "owns": {"box_root": "{root}", "box_dir": "{root}/{box}"},
+    }
+    if declared:
+        doc["quarantine"] = {"json_field": "quarantined"}
+    path = tmp_path / "says.yml"
+    path.write_text(yaml.safe_dump(doc))
+    outcome = load(str(path)).cleanup(3)
+    assert not outcome.ok and outcome.quarantined is quarantined
