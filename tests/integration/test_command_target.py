@@ -31,6 +31,7 @@ from reliability.targets.command import CommandTarget
 from reliability.targets.described import PROFILE_DIR, description_for
 from reliability.targets.description import describe
 from tests.described_box import BOX_BASE, PID, described_box, reliability, target_doc
+from tests.dir_target import dir_target
 
 LIMITS = Limits(cpu_s=1.0, wall_s=2.0, mem_mb=64, processes=16, output_kb=64)
 
@@ -334,22 +335,9 @@ def test_a_failed_cleanup_is_quarantined_only_on_the_sandboxs_own_word(
     service; without it, or without that word, nothing is taken as quarantined."""
     said = tmp_path / "cleanup.out"  # printed by the cleanup command (braces would be placeholders)
     said.write_text(printed + "\n")
-    doc = {
-        "format": 1,
-        "name": "says",
-        "options": {"root": str(tmp_path / "boxes")},
-        "commands": {
-            "init": ["mkdir", "-p", "{box_dir}"],
-            "run": ["env", "{command}"],
-            "cleanup": ["sh", "-c", 'cat "$0"; exit 1', str(said)],
-        },
-        "files": {"copy_to": "{box_dir}/{name}"},
-        "result": {"format": "exit_status"},
-        "owns": {"box_root": "{root}", "box_dir": "{root}/{box}"},
-    }
-    if declared:
-        doc["quarantine"] = {"json_field": "quarantined"}
-    path = tmp_path / "says.yml"
-    path.write_text(yaml.safe_dump(doc))
-    outcome = load(str(path)).cleanup(3)
+    extra = {"quarantine": {"json_field": "quarantined"}} if declared else {}
+    target = dir_target(
+        tmp_path, "says", ["env", "{command}"], ["sh", "-c", 'cat "$0"; exit 1', str(said)], **extra
+    )
+    outcome = target.cleanup(3)
     assert not outcome.ok and outcome.quarantined is quarantined

@@ -11,14 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 from reliability.history import Journal, read
 from reliability.runner import Prepared, Runner
-from reliability.targets import load
 from reliability.targets.base import Limits
 from reliability.targets.command import call
 from reliability.workload.submission import Submission
+from tests.dir_target import dir_target
 
 BOX = 900 + os.getpid() % 50
 LIMITS = Limits(cpu_s=0.5, wall_s=0.5, mem_mb=64, processes=8, output_kb=64)
@@ -26,22 +24,9 @@ LIMITS = Limits(cpu_s=0.5, wall_s=0.5, mem_mb=64, processes=8, output_kb=64)
 
 def hanging_target(tmp_path: Path):
     """A sandbox whose run command hangs (a shell that waits on a child sleeping far past the limit)."""
-    doc = {
-        "format": 1,
-        "name": "hangs",
-        "options": {"root": str(tmp_path / "boxes")},
-        "commands": {
-            "init": ["mkdir", "-p", "{box_dir}"],
-            "run": ["sh", "-c", "sleep 30; true", "hangs", "{command}"],
-            "cleanup": ["rm", "-rf", "{box_dir}"],
-        },
-        "files": {"copy_to": "{box_dir}/{name}"},
-        "result": {"format": "exit_status"},
-        "owns": {"box_root": "{root}", "box_dir": "{root}/{box}"},
-    }
-    path = tmp_path / "hangs.yml"
-    path.write_text(yaml.safe_dump(doc))
-    return load(str(path))
+    return dir_target(
+        tmp_path, "hangs", ["sh", "-c", "sleep 30; true", "hangs", "{command}"], ["rm", "-rf", "{box_dir}"]
+    )
 
 
 def test_a_hung_command_killed_by_the_pipeline_is_journaled_with_what_it_killed(tmp_path):
