@@ -161,21 +161,18 @@ class _SlowCommands(Delegating):
 
 
 def test_the_watchdog_counts_returning_commands_as_progress(tmp_path):
-    """A slow sandbox is not a stuck one: each execution takes longer than the stall time (three
-    0.4 s commands against a 0.7 s watchdog), but its commands keep returning, so it does not fire."""
+    """A slow sandbox is not a stuck one: its execution takes longer than the stall time (three
+    1.5 s commands against a 4 s watchdog), but its commands keep returning, so it does not fire."""
     inner = BuiltinTarget(box_root=str(tmp_path / "boxes"), cgroup_name=f"wd-slow-{PID}")
     box = BOX_BASE + 111
     journal = Journal(tmp_path / "history.jsonl")
-    runner = Runner(_SlowCommands(inner, 0.4), journal, [box], prepare_programs(["python/ok_sum"]))
-    subs = [
-        Submission(i, "python/ok_sum", "python", "OK", "normal", Limits(2.0, 4.0, 96, 32, 64))
-        for i in range(2)
-    ]
+    runner = Runner(_SlowCommands(inner, 1.5), journal, [box], prepare_programs(["python/ok_sum"]))
+    sub = Submission(0, "python/ok_sum", "python", "OK", "normal", Limits(2.0, 4.0, 96, 32, 64))
     try:
-        with Watchdog(runner, journal, stall_s=0.7) as dog:
-            runner.run(iter(subs), keep_going=lambda n: n < 2)
+        with Watchdog(runner, journal, stall_s=4.0) as dog:
+            runner.run(iter([sub]), keep_going=lambda n: n < 1)
         assert not dog.fired
-        assert runner.stats.done == 2 and runner.stats.commands == 6
+        assert runner.stats.done == 1 and runner.stats.commands == 3
     finally:
         journal.close()
         inner.recover()
