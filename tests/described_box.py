@@ -73,7 +73,7 @@ def target_doc(
             | {"peak_mem": "peak_mem_kb"},
             "statuses": {v: v for v in ("OK", "TLE", "MLE", "RE", "OLE", "IE")},
         },
-        "quarantine": {"json_field": "quarantined"},
+        "cleanup_result": {"error": "error", "quarantined": "quarantined"},
         "owns": owns,
     }
 

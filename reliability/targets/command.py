@@ -409,7 +409,10 @@ class CommandTarget(Target):
         try:
             c = self._call(box, "cleanup", self._argv("cleanup", self._box_values(box)), self.timeout_s)
             ok, error = c.exit_code == 0 and not c.timed_out, "" if c.exit_code == 0 else c.why()
-            quarantined = not ok and self._says_quarantined(c)
+            if not ok:
+                said = self._cleanup_result(c)
+                error = said.get("error") or error
+                quarantined = said.get("quarantined", False)
         except TargetError as e:
             ok, error = False, str(e)
         steps.append({"name": "cleanup command", "ok": ok, "error": error})
@@ -425,17 +428,22 @@ class CommandTarget(Target):
             quarantined=quarantined,
         )
 
-    def _says_quarantined(self, c: Call) -> bool:
-        """The sandbox's own word (quarantine/json_field of the description) that the box is out of
-        service. A sandbox that has no way to say so quarantines nothing, as far as a judge can tell."""
-        field_name = self.doc.get("quarantine", {}).get("json_field")
-        if not field_name:
-            return False
+    def _cleanup_result(self, c: Call) -> dict:
+        """What the sandbox's own cleanup output says (cleanup_result in the description): its error
+        (naming the step) and whether the box is quarantined. A sandbox with no way to say so
+        quarantines nothing, as far as a judge can tell."""
+        fields = self.doc.get("cleanup_result", {})
         try:
             doc = json.loads(c.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            return False
-        return isinstance(doc, dict) and doc.get(field_name) is True
+            return {}
+        if not isinstance(doc, dict):
+            return {}
+        error = doc.get(fields["error"]) if "error" in fields else None
+        return {
+            "error": f"{c.argv[0]} exited {c.exit_code}: {error}" if isinstance(error, str) and error else "",
+            "quarantined": "quarantined" in fields and doc.get(fields["quarantined"]) is True,
+        }
 
     def recover(self, box: int | None = None) -> list[str]:
         commands = self.doc["commands"]

@@ -325,19 +325,23 @@ def test_a_killed_supervisors_descendant_still_alive_is_left_behind():
 
 @pytest.mark.parametrize(
     "declared,printed,quarantined",
-    [(True, '{"ok": false, "quarantined": true}', True), (True, '{"ok": false, "quarantined": false}', False),
+    [(True, '{"ok": false, "quarantined": true, "error": "step unmount: busy"}', True),
+     (True, '{"ok": false, "quarantined": false}', False),
      (True, "not json", False), (False, '{"ok": false, "quarantined": true}', False)],
 )  # fmt: skip
 def test_a_failed_cleanup_is_quarantined_only_on_the_sandboxs_own_word(
     tmp_path, declared, printed, quarantined
 ):
-    """quarantine/json_field names the boolean in the cleanup's JSON that says the box is out of
-    service; without it, or without that word, nothing is taken as quarantined."""
+    """cleanup_result/quarantined names the boolean in the cleanup's JSON that says the box is out of
+    service; without it, or without that word, nothing is taken as quarantined; cleanup_result/error
+    is the failure's own message (it names the step, however long the output line)."""
     said = tmp_path / "cleanup.out"  # printed by the cleanup command (braces would be placeholders)
     said.write_text(printed + "\n")
-    extra = {"quarantine": {"json_field": "quarantined"}} if declared else {}
+    extra = {"cleanup_result": {"quarantined": "quarantined", "error": "error"}} if declared else {}
     target = dir_target(
         tmp_path, "says", ["env", "{command}"], ["sh", "-c", 'cat "$0"; exit 1', str(said)], **extra
     )
     outcome = target.cleanup(3)
     assert not outcome.ok and outcome.quarantined is quarantined
+    if declared and "error" in printed:
+        assert outcome.error == "cleanup command: sh exited 1: step unmount: busy"
