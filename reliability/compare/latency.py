@@ -67,8 +67,8 @@ def slowdown(stage: str, found: list[Group], not_compared: list[str], seed: int,
     for g, r in zip(found, ratios):
         line = (
             f"{g.label}: median {_ms(r.before_s)} -> {_ms(r.after_s)} ms ({r.ratio - 1:+.1%}, {r.level:.2%} CI"
-            f" {r.low - 1:+.1%} .. {r.high - 1:+.1%}); p95 {_ms(_p(g.baseline, 95))} -> {_ms(_p(g.candidate, 95))};"
-            f" p99 {_ms(_p(g.baseline, 99))} -> {_ms(_p(g.candidate, 99))}; {len(g.baseline)} vs"
+            f" {r.low - 1:+.1%} .. {r.high - 1:+.1%}); p95 {_ms(_p(g.baseline, 95))} -> {_ms(_p(g.candidate, 95))} ms;"
+            f" p99 {_ms(_p(g.baseline, 99))} -> {_ms(_p(g.candidate, 99))} ms; {len(g.baseline)} vs"
             f" {len(g.candidate)} runs"
         )
         (slow if r.slower else lines).append(line)

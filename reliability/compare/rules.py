@@ -43,7 +43,7 @@ def new_failures(stage: str, baseline: Analysis, candidate: Analysis) -> Finding
         evidence = []
         for c in new:
             evidence.append(f"{c.name}: {c.message} (baseline: {before.get(c.name, 'not run')})")
-            evidence += [f"  {line}" for line in c.evidence[:EVIDENCE_PER_ITEM]]
+            evidence += [f"{c.name}: {line}" for line in c.evidence[:EVIDENCE_PER_ITEM]]
         message = (
             f"{len(new)} check(s) fail that did not fail in the baseline: {', '.join(c.name for c in new)}"
         )
@@ -148,7 +148,7 @@ def internal_errors(history: History) -> tuple[int, int, list[str]]:
     injected = injected_cleanup_failures(history)
     results = history.results
     ie = [
-        f"index {i} box {r['box']}: {r['result'].get('message', '')}"
+        f"index {i} box {r['box']}: {r['result'].get('message') or 'no message'}"
         for i, r in sorted(results.items())
         if r["result"]["verdict"] == "IE" and i not in injected
     ]
@@ -194,7 +194,7 @@ def more_leftovers(stage: str, baseline: Analysis, candidate: Analysis) -> Findi
     name = f"{stage}: no more leaks, cleanup failures or quarantines than the baseline"
     (base, _), (cand, items) = leftovers(baseline.history), leftovers(candidate.history)
     data = {"baseline": base, "candidate": cand}
-    lines, worse, unmeasured = [], [], []
+    lines, worse, unmeasured, items_shown = [], [], [], []
     for kind in cand:
         b, c = base[kind], cand[kind]
         if b is None or c is None:
@@ -203,7 +203,7 @@ def more_leftovers(stage: str, baseline: Analysis, candidate: Analysis) -> Findi
             )
         elif c > b:
             worse.append(f"{kind}: {b} -> {c}")
-            worse += [f"  {item}" for item in items[kind][:EVIDENCE_PER_ITEM]]
+            items_shown += [f"{kind}: {item}" for item in items[kind][:EVIDENCE_PER_ITEM]]
         else:
             lines.append(f"{kind}: {b} -> {c}")
     if worse:
@@ -212,8 +212,8 @@ def more_leftovers(stage: str, baseline: Analysis, candidate: Analysis) -> Findi
             "leftovers",
             failed(
                 name,
-                "more than in the baseline: " + "; ".join(w for w in worse if not w.startswith(" ")),
-                worse + lines + unmeasured,
+                "more than in the baseline: " + "; ".join(worse),
+                worse + items_shown + lines + unmeasured,
             ),
             data,
         )
