@@ -24,7 +24,7 @@ EVIDENCE_PER_ITEM = 5  # lines of a candidate check's own evidence shown with it
 
 
 def new_failures(stage: str, baseline: Analysis, candidate: Analysis) -> Finding:
-    name = f"{stage}: no check fails that passed in the baseline"
+    name = f"{stage}: no check fails that did not fail in the baseline"
     before = {c.name: c.status for c in baseline.checks}
     new = [c for c in candidate.checks if c.status == "failed" and before.get(c.name) != "failed"]
     still = [c.name for c in candidate.checks if c.status == "failed" and before.get(c.name) == "failed"]
