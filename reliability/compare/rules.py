@@ -31,7 +31,7 @@ def new_failures(stage: str, baseline: Analysis, candidate: Analysis) -> Finding
     fixed = [n for n, s in before.items() if s == "failed" and _status(candidate.checks, n) != "failed"]
     data = {
         "new_failures": [
-            {"check": c.name, "baseline": before.get(c.name, "absent"), "message": c.message} for c in new
+            {"check": c.name, "baseline": before.get(c.name, "not run"), "message": c.message} for c in new
         ],
         "still_failing": still,
         "fixed": fixed,
