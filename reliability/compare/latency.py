@@ -63,19 +63,27 @@ def slowdown(stage: str, found: list[Group], not_compared: list[str], seed: int,
     name = f"{stage}: {SLOWDOWN}"
     pairs = [(g.label, 0, degradation.thin(g.baseline), degradation.thin(g.candidate)) for g in found]
     ratios = degradation.ratios(pairs, seed, THRESHOLD, groups=all_groups)
-    lines, slow, rows = [], [], []
+    lines, slow, rows, medians = [], [], [], []
     for g, r in zip(found, ratios):
-        line = (
+        median = (
             f"{g.label}: median {_ms(r.before_s)} -> {_ms(r.after_s)} ms ({r.ratio - 1:+.1%}, {r.level:.2%} CI"
-            f" {r.low - 1:+.1%} .. {r.high - 1:+.1%}); p95 {_ms(_p(g.baseline, 95))} -> {_ms(_p(g.candidate, 95))} ms;"
+            f" {r.low - 1:+.1%} .. {r.high - 1:+.1%})"
+        )
+        line = (
+            f"{median}; p95 {_ms(_p(g.baseline, 95))} -> {_ms(_p(g.candidate, 95))} ms;"
             f" p99 {_ms(_p(g.baseline, 99))} -> {_ms(_p(g.candidate, 99))} ms; {len(g.baseline)} vs"
             f" {len(g.candidate)} runs"
         )
         (slow if r.slower else lines).append(line)
+        if r.slower:
+            medians.append(median)
         rows.append(_row(g, r))
     data = {"threshold": THRESHOLD, "groups": rows, "not_compared": not_compared}
     if slow:
-        message = f"{len(slow)} group(s) slower than the baseline by more than {THRESHOLD:.0%}, significantly"
+        message = (
+            f"{len(slow)} group(s) slower than the baseline by more than {THRESHOLD:.0%}, significantly: "
+            + "; ".join(medians)
+        )
         return Finding(stage, "slowdown", failed(name, message, slow + lines + not_compared), data)
     if not lines:
         reason = "; ".join(not_compared) or "no results outside TLE"
@@ -136,7 +144,7 @@ def throughput(stage: str, baseline: History, candidate: History, stages: int = 
         return Finding(
             stage,
             "throughput",
-            failed(name, f"throughput fell by more than {THRESHOLD:.0%}, significantly", [line]),
+            failed(name, f"throughput fell by more than {THRESHOLD:.0%}, significantly: {line}", [line]),
             data,
         )
     return Finding(

@@ -44,8 +44,8 @@ def new_failures(stage: str, baseline: Analysis, candidate: Analysis) -> Finding
         for c in new:
             evidence.append(f"{c.name}: {c.message} (baseline: {before.get(c.name, 'not run')})")
             evidence += [f"{c.name}: {line}" for line in c.evidence[:EVIDENCE_PER_ITEM]]
-        message = (
-            f"{len(new)} check(s) fail that did not fail in the baseline: {', '.join(c.name for c in new)}"
+        message = f"{len(new)} check(s) fail that did not fail in the baseline: " + "; ".join(
+            f"{c.name} ({c.message})" for c in new
         )
         return Finding(stage, "checks", failed(name, message, evidence + notes), data)
     return Finding(

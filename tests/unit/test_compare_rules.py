@@ -80,6 +80,7 @@ def test_a_real_slowdown_over_noise_fails_naming_the_group_and_percentiles(tmp_p
     assert [g.label for g in found] == ["cpp OK cycle", "cpp OK overhead"] and not not_compared
     finding = latency.slowdown("stress", found, not_compared, base.seed, len(found))
     assert finding.result.status == "failed", finding.result
+    assert "significantly: cpp OK overhead: median 5" in finding.result.message  # the numbers, in one line
     slow = finding.result.evidence[0]
     assert slow.startswith("cpp OK overhead: median 5") and " ms; p99 " in slow and "40 vs 40 runs" in slow
 
@@ -141,7 +142,8 @@ def test_a_check_failing_only_in_the_candidate_fails_with_its_evidence(tmp_path:
     )
     finding = rules.new_failures("stress", base, cand)
     assert finding.result.status == "failed"
-    assert finding.result.message.endswith(": no leaked mounts")  # not the one that failed before too
+    # named with its own message; not the one that failed before too
+    assert finding.result.message.endswith(": no leaked mounts (1 leaked mounts)")
     assert "no leaked mounts: /run/refbox/3" in finding.result.evidence
     assert "still failing, as in the baseline: all verdicts correct" in finding.result.evidence
 
