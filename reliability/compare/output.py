@@ -41,14 +41,8 @@ def write(
         "notes": notes,
         "cases": [f.to_dict() for f in findings],
     }
-    text = json.dumps(summary, indent=1, sort_keys=False, default=_plain) + "\n"
+    text = json.dumps(summary, indent=1, default=str) + "\n"  # str: whatever JSON has no type for
     return xml, write_atomically(reports / JSON, text)
-
-
-def _plain(value):
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return str(value)
 
 
 def no_baseline(reason: str) -> list[Finding]:

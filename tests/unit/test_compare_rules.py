@@ -104,6 +104,13 @@ def test_a_group_is_compared_from_eight_runs_on_each_side(tmp_path: Path, runs: 
         assert "cpp OK overhead: 8 baseline and 7 candidate runs, need 8 each" in finding.result.message
 
 
+def test_a_baseline_median_below_a_millisecond_is_not_compared(tmp_path: Path) -> None:
+    base = timed(tmp_path / "a", [0.0009] * 8)  # a ratio against almost nothing says nothing
+    found, not_compared = latency.groups(base, timed(tmp_path / "b", [0.5] * 8))
+    assert [g.label for g in found] == ["cpp OK cycle"]
+    assert not_compared == ["cpp OK overhead: baseline median below 1 ms, too small to compare"]
+
+
 # --- throughput at the same concurrency ---
 
 
