@@ -106,7 +106,7 @@ def wrong_verdicts(stage: str, baseline: Analysis, candidate: Analysis) -> Findi
         return Finding(stage, "verdicts", skipped(name, f"nothing to judge on both sides ({overall})"), data)
     if higher or worse:
         wrong_of_candidate = [e for c in candidate.checks if c.name == verdicts.NAME for e in c.evidence]
-        message = f"wrong verdicts rose: {overall}" + (f"; higher in {len(worse)} group(s)" if worse else "")
+        message = "wrong verdicts rose: " + "; ".join(([overall] if higher else []) + worse)
         return Finding(
             stage, "verdicts", failed(name, message, worse + [overall] + lines + wrong_of_candidate), data
         )

@@ -205,6 +205,7 @@ def test_a_wrong_verdict_moved_to_another_group_fails(tmp_path: Path) -> None:
     cand = judged(tmp_path / "b", [OK, OK, ("python", "OK", "TLE"), ("python", "OK", "OK")])
     finding = rules.wrong_verdicts("stress", base, cand)
     assert finding.result.status == "failed"  # the same rate over the stage, but new in python
+    assert finding.result.message.startswith("wrong verdicts rose: python expected OK: wrong 0/2")
     assert finding.result.evidence[0].startswith("python expected OK: wrong 0/2 (0.00%) -> 1/2 (50.00%)")
 
 
