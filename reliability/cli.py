@@ -1,4 +1,5 @@
-"""One entry point: run stages, re-derive reports, gate, replay a submission, drive the built-in sandbox."""
+"""One entry point: run stages, re-derive reports, gate, compare with a baseline, replay a submission, drive
+the built-in sandbox."""
 
 from __future__ import annotations
 
@@ -228,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=_cmd_replay)
 
+    from reliability.compare.command import register as register_compare
+
+    register_compare(sub)
     from reliability.refbox.cli import register
 
     register(sub)
