@@ -6,7 +6,10 @@ box number under CLAIMS_DIR, so the kernel drops it when the pipeline dies, howe
 names the holder for the refusal message. Box numbers are keyed by target name only: the built-in
 sandbox's box uids (60000+N) are host-wide, whatever the box root.
 
-The target's roots (its box root and cgroup roots) are claimed too: two pipelines on other boxes of
+The uids of the run's box processes are claimed host-wide, whatever the target: two sandboxes that
+number their box users alike (isolate and the refbox both start at 60000) would otherwise each take
+the other's programs for their own leaked processes. The target's roots (its box root and cgroup
+roots) are claimed too: two pipelines on other boxes of
 one box root or cgroup would see each other's box directories and cgroups appear and vanish, and take
 them for their own leaks. So a second pipeline needs roots of its own, or must wait.
 """
@@ -26,9 +29,16 @@ CLAIMS_DIR = "/run/reliability/claims"
 
 
 @contextmanager
-def claimed(target: str, boxes: list[int], run_dir: str, roots: list[str] = ()) -> Iterator[None]:
-    """Hold every box of `boxes` and every root of `roots` for this pipeline, or raise UsageError
-    naming the pipeline that holds one and the setting to change; release them all on exit."""
+def claimed(
+    target: str,
+    boxes: list[int],
+    run_dir: str,
+    roots: list[str] = (),
+    uids: tuple[int, int] | None = None,
+) -> Iterator[None]:
+    """Hold every box of `boxes`, every uid of the inclusive range `uids` and every root of `roots`
+    for this pipeline, or raise UsageError naming the pipeline that holds one and the setting to
+    change; release them all on exit."""
     directory = os.path.join(CLAIMS_DIR, _safe(target))
     os.makedirs(directory, mode=0o755, exist_ok=True)
     held: list[int] = []
@@ -42,6 +52,19 @@ def claimed(target: str, boxes: list[int], run_dir: str, roots: list[str] = ()) 
                     "give this run other boxes with --box-base",
                 )
             )
+        if uids is not None:
+            shared = os.path.join(CLAIMS_DIR, "uids")
+            os.makedirs(shared, mode=0o755, exist_ok=True)
+            for uid in range(uids[0], uids[1] + 1):
+                held.append(
+                    _claim(
+                        os.path.join(shared, f"uid-{uid}"),
+                        run_dir,
+                        f"uid {uid} (a box user of target {target})",
+                        "its box processes would be taken for this run's: give this run other boxes "
+                        "with --box-base",
+                    )
+                )
         for root in sorted(set(r.rstrip("/") for r in roots if r)):
             key = hashlib.sha256(root.encode()).hexdigest()[:16]
             held.append(

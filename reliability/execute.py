@@ -126,7 +126,7 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         flush=True,
     )
     run_dir = opts.runs_dir / f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
-    with box_claims.claimed(target.name, boxes, str(run_dir), _roots(target)):  # another's: refused
+    with box_claims.claimed(target.name, boxes, str(run_dir), _roots(target), owned.uid_range):
         return _start(stage, opts, sizes, seed, target, boxes, owned, run_dir)
 
 
@@ -183,7 +183,8 @@ def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
         flush=True,
     )
     plan.boxes = stage_boxes(stage, plan.sizes.concurrency, plan.box_base)  # locks: several on one box
-    with box_claims.claimed(target.name, plan.boxes, str(run_dir), _roots(target)):  # refused while it lives
+    uids = target.owned(plan.boxes).uid_range
+    with box_claims.claimed(target.name, plan.boxes, str(run_dir), _roots(target), uids):
         return _resume(run_dir, opts, plan, stage, target)
 
 

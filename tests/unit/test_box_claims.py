@@ -39,3 +39,16 @@ def test_the_same_box_is_refused_before_the_roots_and_every_claim_is_released():
                 pass
     with box_claims.claimed("builtin", [1], "runs/b", ROOTS):  # all released on exit
         pass
+
+
+def test_two_targets_with_the_same_box_uids_are_refused():
+    """isolate and the refbox both number box users from 60000: boxes 5-6 of one and 6-7 of the other
+    share uid 60006, whose processes each would take for its own."""
+    with box_claims.claimed("isolate", [5, 6], "runs/a", ["/var/local/lib/isolate"], (60005, 60006)):
+        with pytest.raises(
+            UsageError, match=r"^uid 60006 \(a box user of target builtin\) is in use .*--box-base$"
+        ):
+            with box_claims.claimed("builtin", [6, 7], "runs/b", ROOTS, (60006, 60007)):
+                pass
+        with box_claims.claimed("builtin", [7, 8], "runs/b", ROOTS, (60007, 60008)):
+            pass
