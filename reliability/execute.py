@@ -21,6 +21,7 @@ from reliability.analyze import Analysis, analyze, write_reports
 from reliability.errors import UsageError
 from reliability.history import Journal
 from reliability.metrics import DEFAULT_PREFIX, RunMetrics, check_port
+from reliability.probes import host_cpu
 from reliability.profiles import Sizes, sizes_for
 from reliability.progress import Progress
 from reliability.report.summary import print_summary
@@ -252,6 +253,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
             running.enter_context(Progress(runner, seg.stage.name, total - already if total else None))
             running.enter_context(Sampler(runner, seg.journal, interval_for(seg.sizes.duration_s)))
             running.enter_context(Watchdog(runner, seg.journal, seg.sizes.watchdog_s))
+            cpu_start = host_cpu.cpu_now()
             fed = runner.run(
                 workload,
                 keep_going=lambda n: (
@@ -261,6 +263,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
     except KeyboardInterrupt:  # the second one (_stop_on_signals): stop at once, leave nothing
         abort_run(runner, seg.target, seg.boxes, seg.journal, seg.run_id, seg.run_dir)
         raise
+    cpu = host_cpu.spent(cpu_start, host_cpu.cpu_now(), time.monotonic() - started)
     owned = seg.target.owned(seg.boxes)
     seg.journal.append("snapshot", label="after", snapshot=probes.snapshot(owned, os.getpid()))
     seg.target.close()
@@ -269,6 +272,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
         executions=fed + already,
         interrupted=runner.stopping,
         duration_s=round(seg.prior_s + time.monotonic() - started, 3),
+        cpu=cpu,  # of this segment: how much of the host other work took (the rate check)
     )
     seg.journal.close()
     analysis = analyze(seg.run_dir)
