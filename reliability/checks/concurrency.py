@@ -102,6 +102,17 @@ def _other_work(history: History) -> float:
     return max(0.0, cpu["host_busy_s"] - cpu["run_s"]) / cpu["capacity_s"]
 
 
+def _cpu_evidence(history: History) -> list[str]:
+    """Where the host's CPU went during the run: the run's own cost per execution bounds its rate."""
+    cpu, done = (history.stage_end or {}).get("cpu"), len(history.results)
+    if not cpu or not done:
+        return []
+    return [
+        f"the run (pipeline and sandbox) used {cpu['run_s']:.1f} s of CPU, {cpu['run_s'] / done:.3f} s per "
+        f"execution; the host was busy {cpu['host_busy_s']:.1f} s of its {cpu['capacity_s']:.1f} s"
+    ]
+
+
 def _rate(history: History) -> CheckResult:
     target = history.stage_start["config"].get("min_rate_per_min", 0)
     results = list(history.results.values())
@@ -119,7 +130,9 @@ def _rate(history: History) -> CheckResult:
             f"{other:.0%} of its CPU during the run: the rate measured the host, not the sandbox",
         )
     if rate < target:
-        return failed(RATE, f"{rate:.0f} executions a minute, below the target {target:.0f}")
+        return failed(
+            RATE, f"{rate:.0f} executions a minute, below the target {target:.0f}", _cpu_evidence(history)
+        )
     return passed(RATE, f"{rate:.0f} executions a minute (target {target:.0f})")
 
 

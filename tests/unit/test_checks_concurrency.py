@@ -124,6 +124,11 @@ def test_a_rate_short_while_other_work_held_the_host_is_not_the_sandboxs(tmp_pat
     assert result.status == status, result
     if status == "skipped":
         assert f"other work on the host took {other:.0%} of its CPU" in result.message
+    if status == "failed" and cpu:  # where the CPU went: the run's own cost per execution
+        assert result.evidence == [
+            f"the run (pipeline and sandbox) used 10.0 s of CPU, 0.083 s per execution; the host was busy "
+            f"{cpu['host_busy_s']:.1f} s of its 100.0 s"
+        ]
 
 
 def test_the_rate_needs_two_results_and_a_target(tmp_path):
