@@ -21,6 +21,7 @@ from reliability.analyze import Analysis, analyze, write_reports
 from reliability.errors import UsageError
 from reliability.history import Journal
 from reliability.metrics import DEFAULT_PREFIX, RunMetrics, check_port
+from reliability.probes import host_cpu
 from reliability.profiles import Sizes, sizes_for
 from reliability.progress import Progress
 from reliability.report.summary import print_summary
@@ -127,8 +128,14 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         flush=True,
     )
     run_dir = opts.runs_dir / f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
-    with box_claims.claimed(target.name, boxes, str(run_dir)):  # another pipeline's boxes: refused
+    with box_claims.claimed(target.name, boxes, str(run_dir), _roots(target), owned.uid_range):
         return _start(stage, opts, sizes, seed, target, boxes, owned, run_dir)
+
+
+def _roots(target: Target) -> list[str]:
+    """The places two pipelines on one target must not share (box_claims)."""
+    owned = target.owned()
+    return [owned.box_root, *owned.cgroup_roots]
 
 
 def _start(stage, opts, sizes, seed, target, boxes, owned, run_dir: Path) -> Analysis:
@@ -179,7 +186,8 @@ def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
         flush=True,
     )
     plan.boxes = stage_boxes(stage, plan.sizes.concurrency, plan.box_base)  # locks: several on one box
-    with box_claims.claimed(target.name, plan.boxes, str(run_dir)):  # refused while its pipeline lives
+    uids = target.owned(plan.boxes).uid_range
+    with box_claims.claimed(target.name, plan.boxes, str(run_dir), _roots(target), uids):
         return _resume(run_dir, opts, plan, stage, target)
 
 
@@ -247,6 +255,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
             running.enter_context(Progress(runner, seg.stage.name, total - already if total else None))
             running.enter_context(Sampler(runner, seg.journal, interval_for(seg.sizes.duration_s)))
             running.enter_context(Watchdog(runner, seg.journal, seg.sizes.watchdog_s))
+            cpu_start = host_cpu.cpu_now()
             fed = runner.run(
                 workload,
                 keep_going=lambda n: (
@@ -256,6 +265,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
     except KeyboardInterrupt:  # the second one (_stop_on_signals): stop at once, leave nothing
         abort_run(runner, seg.target, seg.boxes, seg.journal, seg.run_id, seg.run_dir)
         raise
+    cpu = host_cpu.spent(cpu_start, host_cpu.cpu_now(), time.monotonic() - started)
     owned = seg.target.owned(seg.boxes)
     seg.journal.append("snapshot", label="after", snapshot=probes.snapshot(owned, os.getpid()))
     seg.target.close()
@@ -264,6 +274,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
         executions=fed + already,
         interrupted=runner.stopping,
         duration_s=round(seg.prior_s + time.monotonic() - started, 3),
+        cpu=cpu,  # of this segment: how much of the host other work took (the rate check)
     )
     seg.journal.close()
     analysis = analyze(seg.run_dir)

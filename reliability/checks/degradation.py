@@ -18,6 +18,7 @@ import random
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.history import History
@@ -72,21 +73,19 @@ def judge(history: History, threshold: float) -> CheckResult:
         if n < MIN_PER_WINDOW:
             too_few.append(f"{label}: {len(series)} runs, need {WINDOWS * MIN_PER_WINDOW}")
             continue
-        early = _thin([s for _, s in series[:n]])
-        late = _thin([s for _, s in series[-n:]])
+        early = thin([s for _, s in series[:n]])
+        late = thin([s for _, s in series[-n:]])
         if statistics.median(early) < MIN_BASE_S:
             too_few.append(f"{label}: early median below {MIN_BASE_S * 1000:g} ms, too small to compare")
             continue
         compared.append((label, n, early, late))
-    alpha = ALPHA / max(1, len(compared))
-    for label, n, early, late in compared:
-        ratio, low, high = ratio_ci(early, late, seed=history.seed, alpha=alpha)
+    for (label, n, _, _), r in zip(compared, ratios(compared, history.seed, threshold)):
         line = (
-            f"{label}: median {statistics.median(early) * 1000:.1f} -> {statistics.median(late) * 1000:.1f} ms"
-            f" ({ratio - 1:+.1%}, {1 - alpha:.1%} CI {low - 1:+.1%} .. {high - 1:+.1%}, {n} runs per window)"
+            f"{label}: median {r.before_s * 1000:.1f} -> {r.after_s * 1000:.1f} ms"
+            f" ({r.ratio - 1:+.1%}, {r.level:.1%} CI {r.low - 1:+.1%} .. {r.high - 1:+.1%}, {n} runs per window)"
         )
         lines.append(line)
-        if ratio > 1 + threshold and low > 1:
+        if r.slower:
             slow.append(line)
     if slow:
         return failed(
@@ -103,7 +102,36 @@ def judge(history: History, threshold: float) -> CheckResult:
     )
 
 
-def _thin(values: list[float]) -> list[float]:
+@dataclass(frozen=True)
+class Ratio:
+    """One group's after/before ratio of medians, its interval, and whether that is a slowdown."""
+
+    before_s: float  # median
+    after_s: float
+    ratio: float
+    low: float
+    high: float
+    level: float  # of the interval, after the correction for the number of groups
+    slower: bool  # above 1 + threshold, and the interval wholly above 1
+
+
+def ratios(
+    compared: list[tuple[str, int, list[float], list[float]]], seed: int, threshold: float, groups: int = 0
+) -> list[Ratio]:
+    """The ratio of each (label, n, before, after) group; the interval's level is corrected for `groups`
+    comparisons (default: these). `reliability compare` judges a baseline against a candidate with it."""
+    alpha = ALPHA / max(1, groups or len(compared))
+    out = []
+    for _, _, before, after in compared:
+        ratio, low, high = ratio_ci(before, after, seed=seed, alpha=alpha)
+        slower = ratio > 1 + threshold and low > 1
+        out.append(
+            Ratio(statistics.median(before), statistics.median(after), ratio, low, high, 1 - alpha, slower)
+        )
+    return out
+
+
+def thin(values: list[float]) -> list[float]:
     if len(values) <= MAX_WINDOW:
         return values
     step = len(values) / MAX_WINDOW

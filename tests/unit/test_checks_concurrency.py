@@ -9,7 +9,7 @@ from synthetic_history import HistoryBuilder
 from reliability.checks import concurrency as cc
 
 
-def build(tmp_path, runs=(), samples=(), watchdog=None, **config):
+def build(tmp_path, runs=(), samples=(), watchdog=None, cpu=None, **config):
     """runs: (index, box, started, ended, cleaned_at or None); samples: dicts over a quiet default."""
     b = HistoryBuilder(tmp_path, stage="concurrent")
     for index, box, started, ended, cleaned in runs:
@@ -32,6 +32,8 @@ def build(tmp_path, runs=(), samples=(), watchdog=None, **config):
     b.end()
     history = b.read()
     history.stage_start["config"].update(config)
+    if cpu is not None:
+        history.stage_end["cpu"] = cpu
     # cleanup records get the journal's clock: put them where the test says
     cleaned_at = {i: c for i, _, _, _, c in runs if c is not None}
     for e in history.cleanups:
@@ -58,7 +60,7 @@ def test_the_watchdog_firing_is_a_deadlock_with_the_stacks(tmp_path):
     result = build(tmp_path, watchdog=fired, watchdog_s=30)[cc.DEADLOCK]
     assert result.status == "failed" and "after 12 executions" in result.message
     assert result.evidence == [
-        "no execution finished for 30.0 s with 4 in flight",
+        "no sandbox command returned for 30.0 s with 4 in flight",
         "worker-1: File b.py, line 2 <- File a.py, line 1",
     ]
     assert build(tmp_path / "b", watchdog_s=30)[cc.DEADLOCK].status == "passed"
@@ -107,6 +109,26 @@ def test_the_rate_is_results_per_minute_over_their_span(tmp_path, target, status
     runs = [(i, i, 0.5 * i, 0.5 * i + 0.5, None) for i in range(120)]  # 120 results in 60 s
     result = build(tmp_path, runs, min_rate_per_min=target)[cc.RATE]
     assert result.status == status and result.message.startswith("120 executions a minute")
+
+
+@pytest.mark.parametrize(
+    "target,other,status",
+    [(121, 0.26, "skipped"), (121, 0.25, "failed"), (120, 0.9, "passed"), (121, None, "failed")],
+)
+def test_a_rate_short_while_other_work_held_the_host_is_not_the_sandboxs(tmp_path, target, other, status):
+    """Over 25% of the host's CPU capacity taken by work outside the run (busy minus the run's own), a
+    rate below the target is skipped, naming that share; a rate reached passes whatever the host did."""
+    cpu = None if other is None else {"host_busy_s": 10.0 + other * 100, "run_s": 10.0, "capacity_s": 100.0}
+    runs = [(i, i, 0.5 * i, 0.5 * i + 0.5, None) for i in range(120)]  # 120 a minute
+    result = build(tmp_path, runs, cpu=cpu, min_rate_per_min=target)[cc.RATE]
+    assert result.status == status, result
+    if status == "skipped":
+        assert f"other work on the host took {other:.0%} of its CPU" in result.message
+    if status == "failed" and cpu:  # where the CPU went: the run's own cost per execution
+        assert result.evidence == [
+            f"the run (pipeline and sandbox) used 10.0 s of CPU, 0.083 s per execution; the host was busy "
+            f"{cpu['host_busy_s']:.1f} s of its 100.0 s"
+        ]
 
 
 def test_the_rate_needs_two_results_and_a_target(tmp_path):

@@ -73,7 +73,10 @@ EVENTS = {
         {"stalled_s": number, "done": count, "in_flight": count,
          "stacks": st.dictionaries(st.sampled_from(["w1", "w2"]), st.lists(text, max_size=3), max_size=2)}
     ),
-    "stage_end": st.fixed_dictionaries({"executions": count, "interrupted": st.booleans(), "duration_s": number}),
+    "stage_end": st.fixed_dictionaries(
+        {"executions": count, "interrupted": st.booleans(), "duration_s": number},
+        optional={"cpu": st.fixed_dictionaries({"host_busy_s": number, "run_s": number, "capacity_s": number})},
+    ),
 }  # fmt: skip
 event = st.sampled_from(sorted(EVENTS)).flatmap(lambda kind: EVENTS[kind].map(lambda f: {"type": kind, **f}))
 config = optional(
