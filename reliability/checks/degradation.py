@@ -18,6 +18,7 @@ import random
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.history import History
@@ -35,9 +36,7 @@ EXCLUDED_VERDICTS = ("TLE",)
 
 
 def check(history: History) -> list[CheckResult]:
-    """10% in every profile but soak, where the plan asks < 1%."""
-    soak = history.stage_start["profile"] == "soak"
-    return [judge(history, SOAK_THRESHOLD if soak else THRESHOLD)]
+    return [judge(history, threshold_for(history))]
 
 
 def checker(threshold: float) -> Callable[[History], list[CheckResult]]:
@@ -64,8 +63,42 @@ def samples(history: History) -> dict[tuple[str, str, str], list[tuple[float, fl
     return out
 
 
-def judge(history: History, threshold: float) -> CheckResult:
-    lines, slow, too_few, compared = [], [], [], []
+@dataclass(frozen=True)
+class Group:
+    """One group the check compared: its early and late windows and the ratio of their medians."""
+
+    language: str
+    verdict: str
+    metric: str
+    runs_per_window: int
+    early_s: tuple[float, float]  # first and last start time (epoch seconds) of the early window's runs
+    late_s: tuple[float, float]
+    early_median_s: float
+    late_median_s: float
+    ratio: float
+    low: float  # the bootstrap interval of the ratio
+    high: float
+    level: float  # the interval's confidence level, corrected for the number of groups
+
+    @property
+    def label(self) -> str:
+        return f"{self.language} {self.verdict} {self.metric}"
+
+    def slower_than(self, threshold: float) -> bool:
+        """The check's rule: above the threshold and significant (the whole interval above 1)."""
+        return self.ratio > 1 + threshold and self.low > 1
+
+    def line(self) -> str:
+        return (
+            f"{self.label}: median {self.early_median_s * 1000:.1f} -> {self.late_median_s * 1000:.1f} ms"
+            f" ({self.ratio - 1:+.1%}, {self.level:.1%} CI {self.low - 1:+.1%} .. {self.high - 1:+.1%},"
+            f" {self.runs_per_window} runs per window)"
+        )
+
+
+def compare(history: History) -> tuple[list[Group], list[str]]:
+    """(the groups compared, one line per group left out and why). The reports tabulate and shade these."""
+    too_few, ready = [], []
     for (language, verdict, metric), series in sorted(samples(history).items()):
         label = f"{language} {verdict} {metric}"
         n = len(series) // WINDOWS
@@ -73,21 +106,30 @@ def judge(history: History, threshold: float) -> CheckResult:
             too_few.append(f"{label}: {len(series)} runs, need {WINDOWS * MIN_PER_WINDOW}")
             continue
         early = _thin([s for _, s in series[:n]])
-        late = _thin([s for _, s in series[-n:]])
         if statistics.median(early) < MIN_BASE_S:
             too_few.append(f"{label}: early median below {MIN_BASE_S * 1000:g} ms, too small to compare")
             continue
-        compared.append((label, n, early, late))
-    alpha = ALPHA / max(1, len(compared))
-    for label, n, early, late in compared:
+        ready.append((language, verdict, metric, n, series, early, _thin([s for _, s in series[-n:]])))
+    alpha = ALPHA / max(1, len(ready))
+    groups = []
+    for language, verdict, metric, n, series, early, late in ready:
         ratio, low, high = ratio_ci(early, late, seed=history.seed, alpha=alpha)
-        line = (
-            f"{label}: median {statistics.median(early) * 1000:.1f} -> {statistics.median(late) * 1000:.1f} ms"
-            f" ({ratio - 1:+.1%}, {1 - alpha:.1%} CI {low - 1:+.1%} .. {high - 1:+.1%}, {n} runs per window)"
-        )
-        lines.append(line)
-        if ratio > 1 + threshold and low > 1:
-            slow.append(line)
+        groups.append(
+            Group(language, verdict, metric, n, (series[0][0], series[n - 1][0]), (series[-n][0], series[-1][0]),
+                  statistics.median(early), statistics.median(late), ratio, low, high, 1 - alpha)
+        )  # fmt: skip
+    return groups, too_few
+
+
+def threshold_for(history: History) -> float:
+    """10% in every profile but soak, where the plan asks < 1%."""
+    return SOAK_THRESHOLD if history.stage_start["profile"] == "soak" else THRESHOLD
+
+
+def judge(history: History, threshold: float) -> CheckResult:
+    groups, too_few = compare(history)
+    lines = [g.line() for g in groups]
+    slow = [g.line() for g in groups if g.slower_than(threshold)]
     if slow:
         return failed(
             NAME,
