@@ -1,0 +1,176 @@
+"""The release page and its Markdown summary, from the gate's reading of a real reports directory: the
+stages' JUnit written by the pipeline's own writer, a regression suite as `reliability compare` writes
+it, and the runs the suites name. Headless Chromium checks the layout (tests/integration)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from junit_xml import TestCase as Case
+from junit_xml import TestSuite as Suite
+from junit_xml import to_xml_report_string
+from report_histories import failing_run
+from synthetic_history import HistoryBuilder, clean_runs
+
+from reliability import cli
+from reliability.analyze import analyze, write_reports
+from reliability.report import release, summary
+
+REGRESSION = "regression vs 0.0.9"
+SLOWER = "stress cpp OK overhead p50"
+
+
+def _regression_xml(path: Path) -> None:
+    """One regression with its evidence, one comparison that held."""
+    slow = Case(SLOWER, classname="reliability.compare")
+    slow.add_failure_info(
+        message="+31.0% (95% CI +22.1% .. +40.3%), over 10%", output="baseline 12.0 ms\ncandidate 15.7 ms"
+    )
+    same = Case("stress wrong-verdict rate", classname="reliability.compare")
+    path.write_text(to_xml_report_string([Suite(REGRESSION, [slow, same])], encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    """A fleet of two hosts: h1's stress failed (a wrong verdict, a leaked mount), h2's passed, and h2
+    has a leaks stage h1 lacks; plus the comparison with the baseline."""
+    tmp = tmp_path_factory.mktemp("release")
+    out = tmp / "reports"
+    for d in ("h1-run", "h2-stress", "h2-leaks"):
+        (tmp / d).mkdir()
+    write_reports(analyze(failing_run(tmp / "h1-run")), out / "h1")
+    for stage in ("stress", "leaks"):
+        b = clean_runs(HistoryBuilder(tmp / f"h2-{stage}", stage=stage))
+        b.end()
+        b.journal.close()
+        write_reports(analyze(b.run_dir), out / "h2")
+    _regression_xml(out / "regression.xml")
+    return out
+
+
+def _page(reports: Path) -> str:
+    from reliability.gate import gate
+
+    result = gate(reports)
+    stages = []
+    for row in release.stage_rows(result):
+        run = release.find_run_dir(result, reports, row)
+        stages.append(release.StageReport(row, release.host_label(result, row), analyze(run), ""))
+    return release.render_release(result, reports, stages)
+
+
+def test_the_verdict_then_the_failures_then_the_regressions_then_each_stage(reports, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # tables only: fast, same order
+    page = _page(reports)
+    order = [
+        page.index(mark) for mark in ('id="verdict"', 'id="failures"', 'id="regressions"', 'id="stages"')
+    ]
+    assert order == sorted(order)
+    verdict = page[order[0] : order[1]]
+    assert '<h1 class="FAILED">release candidate: FAILED</h1>' in verdict
+    # host x stage, each cell coloured by its verdict; h1 has no leaks stage: missing, not absent.
+    table = verdict.split('<table id="gate-table">')[1].split("</table>")[0]
+    assert "<th>host</th><th>leaks</th><th>stress</th>" in table
+    assert (
+        '<tr><th>h1</th><td class="mark o-missing">missing</td><td class="mark o-failed">FAIL</td></tr>'
+        in table
+    )
+    assert '<td class="mark o-passed">pass</td>' in table
+    assert REGRESSION not in table  # the comparison has a section of its own
+    failures = page[order[1] : order[2]]
+    assert "<h2>Failed checks (2)</h2>" in failures
+    assert "h1 &middot; stress: all verdicts correct" in failures and "1 leaked mounts" in failures
+    run = analyze(release.find_run_dir(*_gate_and_row(reports, "h1"))).history.run_dir
+    assert f'replay: <code class="replay">reliability replay {run} 30</code>' in failures
+    assert "reliability run stress --profile smoke --seed 4242" in failures
+    regressions = page[order[2] : order[3]]
+    assert f"{REGRESSION}: 1 regression(s) in 2 comparison(s)" in regressions
+    assert SLOWER in regressions and "candidate 15.7 ms" in regressions
+    stages = page[order[3] :]
+    assert re.findall(r'<section class="stage" id="([^"]+)">', stages) == [
+        "stage-h1-stress",
+        "stage-h2-leaks",
+        "stage-h2-stress",
+    ]
+    ids = re.findall(r"id=['\"]([^'\"]+)['\"]", page)
+    assert len(ids) == len(set(ids)), "stages share the page: every id must be its own"
+    assert "Failed checks" not in stages  # they are on top, once
+
+
+def _gate_and_row(reports: Path, host: str):
+    from reliability.gate import gate
+
+    result = gate(reports)
+    row = next(r for r in release.stage_rows(result) if r.file.startswith(f"{host}/") and r.suite == "stress")
+    return result, reports, row
+
+
+def test_without_a_regression_suite_the_comparison_says_so(reports, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    copy = tmp_path / "reports"
+    shutil.copytree(reports, copy)
+    (copy / "regression.xml").unlink()
+    page = _page(copy)
+    regressions = page.split('id="regressions"')[1].split("</section>")[0]
+    assert f"no comparison: no regression.xml in {copy}" in regressions
+
+
+def test_a_run_not_on_this_machine_still_shows_its_checks(reports, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    monkeypatch.delenv(summary.STEP_SUMMARY_ENV, raising=False)
+    copy = tmp_path / "reports"
+    shutil.copytree(reports, copy)
+    for xml in (copy / "h2").glob("*.xml"):  # the run a suite names is elsewhere (another host's path)
+        xml.write_text(
+            re.sub(r'name="run_dir" value="[^"]*"', 'name="run_dir" value="/nowhere/run"', xml.read_text())
+        )
+    assert cli.main(["report", "--release", str(copy)]) == 1
+    page = (copy / "release.html").read_text()
+    section = page.split('id="stage-h2-leaks"')[1].split('<section class="stage"')[0]
+    assert "no plots or run details: its run directory is not on this machine" in section
+    assert '<tr class="o-passed"><td class="mark o-passed">PASS</td>' in section
+    assert f"release page: {copy / 'release.html'}" in capsys.readouterr().out
+
+
+def test_the_step_summary_has_the_same_order(reports, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    step = tmp_path / "summary.md"
+    monkeypatch.setenv(summary.STEP_SUMMARY_ENV, str(step))
+    out = tmp_path / "page.html"
+    assert cli.main(["report", "--release", str(reports), "--html", str(out)]) == 1
+    assert out.is_file() and not (reports / "release.html").exists()
+    md = step.read_text()
+    heads = [
+        md.index(h)
+        for h in (
+            "## :x: release candidate: FAILED",
+            "### Failed checks (2)",
+            "### Compared with the baseline",
+        )
+    ]
+    assert heads == sorted(heads)
+    assert "| h1 | missing | FAIL |" in md
+    failures = md[heads[1] : heads[2]]
+    assert "- **FAILURE** h1 · stress: all verdicts correct" in failures
+    assert re.search(r"  - replay: `reliability replay \S+ 30`", failures)
+    assert f"**{REGRESSION}**: FAIL, 1 regression(s) in 2 comparison(s)" in md[heads[2] :]
+
+
+def test_release_refuses_reports_and_the_gate_flags_need_release(reports, capsys):
+    assert cli.main(["report", "--release", str(reports), "--reports", "x"]) == 2
+    assert "drop --reports" in capsys.readouterr().err
+    assert cli.main(["report", str(reports), "--expect", "stress"]) == 2
+    assert "go with --release" in capsys.readouterr().err
+    assert cli.main(["report", "--release", str(reports / "nope")]) == 2
+    assert "no such reports directory" in capsys.readouterr().err
+
+
+def test_the_stage_summary_puts_the_failures_before_the_table(reports):
+    from reliability.report.markdown import summary_markdown
+
+    result, _, row = _gate_and_row(reports, "h1")
+    md = summary_markdown(analyze(release.find_run_dir(result, reports, row)))
+    assert md.index("- **FAIL** all verdicts correct") < md.index("| status | check | result |")
