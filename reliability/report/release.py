@@ -20,11 +20,13 @@ from reliability.report import plots, series, style
 from reliability.report.analysis import Analysis
 from reliability.report.summary import MARK
 
-REGRESSION_PREFIX = "regression vs "  # the suite `reliability compare` writes
+# The suites `reliability compare` writes: "regression vs <baseline>", or, with no baseline yet, one
+# whose comparison is skipped with the reason.
+REGRESSION_SUITES = ("regression vs ", "regression (no baseline)")
 REGRESSION_FILE = "regression.xml"
 RERUN = "run the stage again: "  # how a failed check's evidence ends (reliability/analyze.py)
 ITEM_REPLAY = "replay: reliability replay "  # how a wrong verdict names its replay (checks/verdicts.py)
-REPLAYS_SHOWN = 3
+REPLAYS_SHOWN = 2  # and the stage's own rerun; the evidence lists every one
 HISTORY = "history.jsonl"
 DEFAULT_NAME = "release.html"
 
@@ -44,7 +46,7 @@ def _e(value: object) -> str:
 
 
 def is_regression(suite: str) -> bool:
-    return suite.startswith(REGRESSION_PREFIX)
+    return suite.startswith(REGRESSION_SUITES)
 
 
 def host_label(result: GateResult, row: GateRow) -> str:
@@ -100,10 +102,15 @@ def _verdict(result: GateResult, stages: list[StageReport]) -> str:
         {"profile": "profile", "target": "target", "target_version": "target version",
          "pipeline_version": "pipeline version", "written": "page written"},
     )  # fmt: skip
-    failed = len([c for c in result.failures() if not is_regression(c.suite)])
+    failed = [c for c in result.failures() if not is_regression(c.suite)]
+    regressed = [c for c in result.failures() if is_regression(c.suite)]
+    passed = sum(1 for s in stages if style.OUTCOME_OF.get(s.row.verdict) == "passed")
     counts = (
-        f"{len(stages)} stage report(s), {failed} failed check(s), {len(result.reasons)} reason(s) to fail"
+        f"{len(stages)} stage report(s), {passed} passed; {len(failed)} failed check(s); "
+        f"{len(regressed)} regression(s) against the baseline; {len(result.reasons)} reason(s) to fail the gate"
     )
+    # What fails the gate besides a failed case (listed below it): a missing, empty, unreadable or
+    # all-skipped report.
     gate_only = [r for r in result.reasons if ": failure in " not in r and ": error in " not in r]
     parts = [
         f'<section id="verdict" class="box {style.outcome_class(word)} {word}">',
@@ -112,9 +119,7 @@ def _verdict(result: GateResult, stages: list[StageReport]) -> str:
         f"<p>{_e(counts)}</p>",
         _gate_table(result),
     ]
-    if (
-        gate_only
-    ):  # what fails the gate besides a failed check: a missing, empty, unreadable or all-skipped report
+    if gate_only:
         parts.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in gate_only) + "</ul>")
     parts += [f'<p class="note">{_e(n)}</p>' for n in result.notes]
     return "\n".join(parts) + "</section>"
@@ -135,14 +140,15 @@ def _gate_table(result: GateResult) -> str:
     return f'<table id="gate-table"><tr>{head}</tr>{"".join(body)}</table>'
 
 
-def _failure(case: GateCase, host: str, fallback: str) -> str:
+def _failure(case: GateCase, where: str, fallback: str) -> str:
+    """A failed case as a card: where, what, its evidence (scrolls past a few lines), its replay commands."""
     evidence, commands = split_replays(case.text)
     commands = commands or ([fallback] if fallback else [])
     replay = "".join(f'<div>replay: <code class="replay">{_e(c)}</code></div>' for c in commands)
     shown = "\n".join(evidence) or "(no evidence recorded)"
     return (
         f'<div class="failure o-failed"><h3><span class="mark o-failed">{_e(case.outcome.upper())}</span> '
-        f"{_e(host)} &middot; {_e(case.suite)}: {_e(case.name)}</h3><p>{_e(case.message)}</p>"
+        f"{_e(where)}{_e(case.name)}</h3><p>{_e(case.message)}</p>"
         f'<div class="evidence">{_e(shown)}</div>{replay}</div>'
     )
 
@@ -160,7 +166,7 @@ def _failures(result: GateResult, stages: list[StageReport]) -> str:
         out.append("<p>None: every check of every stage passed or was skipped with a reason.</p>")
     for case in failed:
         key = (case.file, case.suite)
-        out.append(_failure(case, hosts.get(key, "-"), reruns.get(key, "")))
+        out.append(_failure(case, f"{hosts.get(key, '-')} · {case.suite}: ", reruns.get(key, "")))
     return "\n".join(out) + "</section>"
 
 
@@ -176,7 +182,7 @@ def _regressions(result: GateResult, reports_dir: Path) -> str:
             f'<h3><span class="mark {style.outcome_class(row.verdict)}">{_e(row.verdict)}</span> '
             f"{_e(row.suite)}: {len(bad)} regression(s) in {row.tests} comparison(s)</h3>"
         )
-        out += [_failure(c, c.suite, "") for c in bad]
+        out += [_failure(c, "", "") for c in bad]
         status = {"failure": "FAIL", "error": "ERROR", "skipped": "SKIP", "passed": "PASS"}
         table = stage_html.table(
             ("status", "comparison", "result"),

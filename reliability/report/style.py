@@ -50,16 +50,16 @@ def _outcome_css() -> str:
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1360px;
 padding:12px 20px;color:#1f2328}
-h1{margin:.1em 0;font-size:26px}h2{margin:1.1em 0 .4em;font-size:19px;border-bottom:1px solid #d0d7de}
+h1{margin:.1em 0;font-size:24px}h2{margin:1.1em 0 .4em;font-size:19px;border-bottom:1px solid #d0d7de}
 h3{margin:.6em 0 .2em;font-size:15px}
-.box{border:3px solid;padding:.5em 1em;border-radius:6px}
+.box{border:3px solid;padding:.4em 1em;border-radius:6px}.box p{margin:.4em 0}.box h2{margin-top:.2em}
 table{border-collapse:collapse;margin:.4em 0}
 td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .meta{display:flex;flex-wrap:wrap;gap:.2em 1.4em;margin:.4em 0}.meta span{white-space:nowrap}
 .meta b{font-weight:600;color:#57606a}
 .evidence{font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;background:#f6f8fa;padding:.4em .6em;
-margin:.2em 0 .5em;max-height:9.5em;overflow:auto;border:1px solid #d0d7de;border-radius:4px}
+margin:.2em 0 .4em;max-height:7.2em;overflow:auto;border:1px solid #d0d7de;border-radius:4px}
 .replay{font:12px ui-monospace,monospace;background:#eef2ff;padding:.15em .4em;border-radius:3px;
 display:inline-block;word-break:break-all}
 .note{background:#fff8c5;padding:.4em .8em;border-left:4px solid #d4a72c}

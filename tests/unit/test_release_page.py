@@ -82,7 +82,7 @@ def test_the_verdict_then_the_failures_then_the_regressions_then_each_stage(repo
     assert REGRESSION not in table  # the comparison has a section of its own
     failures = page[order[1] : order[2]]
     assert "<h2>Failed checks (2)</h2>" in failures
-    assert "h1 &middot; stress: all verdicts correct" in failures and "1 leaked mounts" in failures
+    assert "h1 · stress: all verdicts correct" in failures and "1 leaked mounts" in failures
     run = analyze(release.find_run_dir(*_gate_and_row(reports, "h1"))).history.run_dir
     assert f'replay: <code class="replay">reliability replay {run} 30</code>' in failures
     assert "reliability run stress --profile smoke --seed 4242" in failures
@@ -118,20 +118,28 @@ def test_without_a_regression_suite_the_comparison_says_so(reports, tmp_path, mo
     assert f"no comparison: no regression.xml in {copy}" in regressions
 
 
-def test_a_run_not_on_this_machine_still_shows_its_checks(reports, tmp_path, monkeypatch, capsys):
+def test_a_run_elsewhere_is_found_under_its_host_or_the_page_says_it_is_not_here(
+    reports, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     monkeypatch.delenv(summary.STEP_SUMMARY_ENV, raising=False)
     copy = tmp_path / "reports"
     shutil.copytree(reports, copy)
-    for xml in (copy / "h2").glob("*.xml"):  # the run a suite names is elsewhere (another host's path)
-        xml.write_text(
-            re.sub(r'name="run_dir" value="[^"]*"', 'name="run_dir" value="/nowhere/run"', xml.read_text())
+    # Both of h2's suites name a run on h2's disk; its stress run was brought back under reports/h2/.
+    brought = copy / "h2" / "runs" / "stress-20260101-000000-7"
+    shutil.copytree(release.find_run_dir(*_gate_and_row(reports, "h2")), brought)
+    for xml, named in (("leaks.xml", "/nowhere/run"), ("stress.xml", f"/on/h2/runs/{brought.name}")):
+        text = (copy / "h2" / xml).read_text()
+        (copy / "h2" / xml).write_text(
+            re.sub(r'name="run_dir" value="[^"]*"', f'name="run_dir" value="{named}"', text)
         )
     assert cli.main(["report", "--release", str(copy)]) == 1
     page = (copy / "release.html").read_text()
     section = page.split('id="stage-h2-leaks"')[1].split('<section class="stage"')[0]
     assert "no plots or run details: its run directory is not on this machine" in section
     assert '<tr class="o-passed"><td class="mark o-passed">PASS</td>' in section
+    found = page.split('id="stage-h2-stress"')[1].split('<section class="stage"')[0]
+    assert f"history: <code>{brought / 'history.jsonl'}</code>" in found
     assert f"release page: {copy / 'release.html'}" in capsys.readouterr().out
 
 
@@ -174,3 +182,27 @@ def test_the_stage_summary_puts_the_failures_before_the_table(reports):
     result, _, row = _gate_and_row(reports, "h1")
     md = summary_markdown(analyze(release.find_run_dir(result, reports, row)))
     assert md.index("- **FAIL** all verdicts correct") < md.index("| status | check | result |")
+
+
+def test_no_baseline_yet_is_a_visible_skip_which_the_gate_may_allow(reports, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    monkeypatch.delenv(summary.STEP_SUMMARY_ENV, raising=False)
+    copy = tmp_path / "reports"
+    shutil.copytree(reports / "h2", copy / "h2")  # the passing host alone
+    none = Case("compared with the baseline", classname="reliability.regression")
+    none.add_skipped_info(
+        message="no baseline: baseline/ holds no run (no release has published its runs yet)"
+    )
+    (copy / "regression.xml").write_text(to_xml_report_string([Suite("regression (no baseline)", [none])]))
+    assert cli.main(["report", "--release", str(copy)]) == 1  # all skipped: the gate fails it, and says why
+    page = (copy / "release.html").read_text()
+    verdict = page.split('id="failures"')[0]
+    assert (
+        "release candidate: FAILED" in verdict and "all 1 testcases skipped, nothing was measured" in verdict
+    )
+    assert "regression (no baseline)" not in verdict.split('<table id="gate-table">')[1].split("</table>")[0]
+    regressions = page.split('id="regressions"')[1].split("</section>")[0]
+    assert '<td class="mark o-skipped">SKIP</td><td>compared with the baseline</td>' in regressions
+    assert "no release has published its runs yet" in regressions
+    assert cli.main(["report", "--release", str(copy), "--allow-skipped", "regression (no baseline)"]) == 0
+    assert "release candidate: PASSED" in (copy / "release.html").read_text()
