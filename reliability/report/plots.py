@@ -28,27 +28,28 @@ def unavailable() -> str | None:
     return None
 
 
-def styled(draw):
-    """Draw inside our rcParams: the settings apply to this figure only, never to a caller's."""
+def png(figure):
+    """The plot of a *_figure function as a data URI, drawn and saved inside our rcParams: the settings
+    apply to this figure only, never to a caller's. Tests read the figure itself (legend and ticks)."""
 
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
+    @functools.wraps(figure)
+    def draw(*args, **kwargs) -> str:
         import matplotlib
 
         with matplotlib.rc_context(style.PLOT_RC):
-            return draw(*args, **kwargs)
+            return _data_uri(figure(*args, **kwargs))
 
-    return wrapper
+    return draw
 
 
-def _figure(rows: int = 1, height: float = 2.8, right: float = 0.98):
+def _figure(rows: int = 1, height: float = 2.8):
     from matplotlib.figure import Figure
 
     # A bare Figure, not pyplot: no display backend, no global state, no figures kept alive. Fixed margins
     # instead of a layout engine, which costs more than the drawing itself.
     total = height * rows
     fig = Figure(figsize=(10, total))
-    fig.subplots_adjust(left=0.08, right=right, top=1 - 0.4 / total, bottom=0.55 / total, hspace=0.75)
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.4 / total, bottom=0.55 / total, hspace=0.75)
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     return fig, list(axes)
 
@@ -70,8 +71,7 @@ def _mid(w: Window) -> float:
     return w.start_s + w.width_s / 2
 
 
-@styled
-def rate_plot(points: list[tuple[Window, float]]) -> str:
+def rate_figure(points: list[tuple[Window, float]]):
     fig, (ax,) = _figure()
     width = points[0][0].width_s
     ax.bar(
@@ -84,13 +84,12 @@ def rate_plot(points: list[tuple[Window, float]]) -> str:
     ax.set_xlabel(TIME_AXIS)
     ax.set_ylabel("executions / minute")
     ax.set_title(f"Executions per minute ({width:g} s windows)")
-    return _data_uri(fig)
+    return fig
 
 
-@styled
-def overhead_plot(
+def overhead_figure(
     by_language: dict[str, list[OverheadPoint]], compared: list[Group], t0: float, threshold: float
-) -> str:
+):
     """Percentiles per language; shaded: the early and late windows the degradation check compared for
     that language (by the runs' start times), edged in red where it found that group slower."""
     from matplotlib.colors import to_rgba
@@ -121,11 +120,10 @@ def overhead_plot(
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the axes, never over a point
     axes[-1].set_xlabel(TIME_AXIS)
     fig.subplots_adjust(right=0.9)
-    return _data_uri(fig)
+    return fig
 
 
-@styled
-def verdict_mix_plot(mix: list[tuple[str, int, int]]) -> str:
+def verdict_mix_figure(mix: list[tuple[str, int, int]]):
     fig, (ax,) = _figure()
     xs = range(len(mix))
     ax.bar([x - 0.2 for x in xs], [e for _, e, _ in mix], width=0.4, label="expected", color=style.SERIES[0])
@@ -136,11 +134,10 @@ def verdict_mix_plot(mix: list[tuple[str, int, int]]) -> str:
     ax.set_title("Verdict mix: expected vs observed")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.subplots_adjust(right=0.88)
-    return _data_uri(fig)
+    return fig
 
 
-@styled
-def resources_plot(sampled: list[SampledSeries]) -> str:
+def resources_figure(sampled: list[SampledSeries]):
     """One small plot per series the sampler recorded, over the whole run."""
     fig, axes = _figure(rows=len(sampled), height=1.9)
     for ax, s, colour in zip(axes, sampled, style.SERIES * 2):
@@ -150,11 +147,10 @@ def resources_plot(sampled: list[SampledSeries]) -> str:
         if s.counts:
             _whole_numbers(ax)
     axes[-1].set_xlabel(TIME_AXIS)
-    return _data_uri(fig)
+    return fig
 
 
-@styled
-def queue_plot(points: list[QueuePoint]) -> str:
+def queue_figure(points: list[QueuePoint]):
     fig, (ax,) = _figure(height=3.0)
     xs = [p.at_s for p in points]
     ax.step(xs, [p.depth for p in points], where="post", label="queue depth", color=style.SERIES[0])
@@ -167,5 +163,12 @@ def queue_plot(points: list[QueuePoint]) -> str:
     ax.set_title("Queue depth and executions in flight")
     # Beside the axes: inside, the legend covered the steps it names (capacity and in-flight sit at the top).
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.subplots_adjust(right=0.85)
-    return _data_uri(fig)
+    fig.subplots_adjust(right=0.83)
+    return fig
+
+
+rate_plot = png(rate_figure)
+overhead_plot = png(overhead_figure)
+verdict_mix_plot = png(verdict_mix_figure)
+resources_plot = png(resources_figure)
+queue_plot = png(queue_figure)

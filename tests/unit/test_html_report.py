@@ -18,7 +18,7 @@ from synthetic_history import HistoryBuilder, clean_runs
 from reliability import cli
 from reliability.analyze import analyze, write_reports
 from reliability.checks import degradation
-from reliability.report import html, series
+from reliability.report import html, plots, series, style
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -306,3 +306,59 @@ def test_report_into_a_closed_pipe_exits_quietly(failing_dir, tmp_path):
     proc.stdout.close()  # before the child writes a byte
     err = proc.stderr.read().decode()
     assert proc.wait() == 141 and err == ""
+
+
+def _drawn(figure, *args, **kwargs):
+    """A plot's figure, laid out in the report's style, as the page's PNG would be."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with matplotlib.rc_context(style.PLOT_RC):
+        fig = figure(*args, **kwargs)
+        FigureCanvasAgg(fig).draw()
+    return fig
+
+
+@needs_matplotlib
+def test_no_legend_covers_the_data_and_none_is_cut_off(failing_dir):
+    analysis = analyze(failing_dir[0])
+    history = analysis.history
+    figures = [
+        _drawn(plots.queue_figure, series.queue_samples(history)),
+        _drawn(plots.verdict_mix_figure, series.verdict_mix(history)),
+        _drawn(plots.overhead_figure, series.overhead_by_language(history), [], 0.0, 0.1),
+    ]
+    for fig in figures:
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            box = legend.get_window_extent()
+            assert not box.overlaps(ax.get_window_extent()), "the legend sits on the plotted data"
+            assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, "the legend is cut off the image"
+
+
+@needs_matplotlib
+def test_counts_are_on_whole_number_axes(tmp_path):
+    # The same values: a measure's axis gets 0.5 steps, a count's must not.
+    few = series.SampledSeries("host mounts", True, [0.0, 1.0, 2.0], [0, 1, 1])
+    memory = series.SampledSeries("pipeline memory (MiB)", False, [0.0, 1.0, 2.0], [0, 1, 1])
+    counts, measure = _drawn(plots.resources_figure, [few, memory]).axes
+    ticks = list(counts.get_yticks())
+    assert ticks and all(t == int(t) for t in ticks), ticks
+    assert any(t != int(t) for t in measure.get_yticks())  # a measure keeps its fractions
+    assert counts.get_ylim()[0] == 0  # from zero: a growth shows as what it is
+
+
+def test_samples_with_the_hosts_counts_are_plotted_over_the_run(tmp_path, no_matplotlib):
+    b = HistoryBuilder(tmp_path)
+    for i, (procs, mounts) in enumerate([(120, 30), (131, 31), (125, 30)]):
+        b.journal.append("sample", queue_depth=0, queue_capacity=4, in_flight=1, done=i, fds=9,
+                         rss_kb=2048, host_processes=procs, host_mounts=mounts)  # fmt: skip
+    b.end(executions=0)
+    b.journal.close()
+    sampled = series.sampled_resources(analyze(b.run_dir).history)
+    assert [(s.label, s.counts, s.values) for s in sampled] == [
+        ("host processes", True, [120, 131, 125]),
+        ("host mounts", True, [30, 31, 30]),
+        ("pipeline fds", True, [9, 9, 9]),
+        ("pipeline memory (MiB)", False, [2.0, 2.0, 2.0]),
+    ]
