@@ -157,7 +157,7 @@ def _cmd_release(args) -> int:
         host = release.host_label(result, row)
         run_dir = release.find_run_dir(result, reports, row)
         if run_dir is None:
-            stages.append(release.StageReport(row, host, None, "its run directory is not on this machine"))
+            stages.append(release.StageReport(row, host, None, release.why_no_run(result, row)))
             continue
         try:
             stages.append(release.StageReport(row, host, analyze(run_dir), ""))

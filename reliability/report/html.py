@@ -38,14 +38,14 @@ HEADLINE_PROPERTIES = {
 }
 
 
-def _e(value: object) -> str:
+def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
 def meta_line(props: dict[str, object], keys: dict[str, str] = HEADLINE_PROPERTIES) -> str:
     """Labelled fields in one wrapping line; a field the run lacks is left out."""
     cells = [
-        f"<span><b>{_e(label)}</b> <code>{_e(props[k])}</code></span>"
+        f"<span><b>{esc(label)}</b> <code>{esc(props[k])}</code></span>"
         for k, label in keys.items()
         if k in props
     ]
@@ -61,13 +61,13 @@ def table(
 ) -> str:
     """numeric: right-aligned columns; row_classes: a CSS class per row (its outcome colour); marks: the
     columns that name the outcome, drawn in its colour."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     classes = iter(row_classes)
     body = []
     for row in rows:
         cls = next(classes, "")
         kind = {**{i: f' class="mark {cls}"' for i in marks}, **{i: ' class="num"' for i in numeric}}
-        cells = "".join(f"<td{kind.get(i, '')}>{_e(v)}</td>" for i, v in enumerate(row))
+        cells = "".join(f"<td{kind.get(i, '')}>{esc(v)}</td>" for i, v in enumerate(row))
         body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -75,7 +75,7 @@ def table(
 def _plot(draw: Callable[..., str], data: object, alt: str, why_not: str | None) -> str:
     if why_not:
         return ""  # the page says once, at the top, that plots need the extra
-    return f'<img class="plot" alt="{_e(alt)}" src="{draw(data)}">'
+    return f'<img class="plot" alt="{esc(alt)}" src="{draw(data)}">'
 
 
 def _data(content: str, open_: bool) -> str:
@@ -84,7 +84,7 @@ def _data(content: str, open_: bool) -> str:
 
 
 def _section(ids: str, name: str, title: str, content: str) -> str:
-    return f"<section id='{ids}{name}'><h2>{_e(title)}</h2>{content}</section>"
+    return f"<section id='{ids}{name}'><h2>{esc(title)}</h2>{content}</section>"
 
 
 def verdict_section(analysis: Analysis, ids: str = "", failures: bool = True) -> str:
@@ -94,21 +94,23 @@ def verdict_section(analysis: Analysis, ids: str = "", failures: bool = True) ->
     failed = [c for c in analysis.checks if c.status == "failed"]
     parts = [
         f'<section id="{ids}verdict" class="box {style.outcome_class(f.verdict)} {f.verdict}">',
-        f'<{tag} class="{f.verdict}">{_e(f.stage)}: {f.verdict}</{tag}>',
+        f'<{tag} class="{f.verdict}">{esc(f.stage)}: {f.verdict}</{tag}>',
         meta_line(properties(analysis)),
-        f"<p>{_e(executions_text(f))}; verdicts {_e(verdicts_text(f))}; checks {f.checks['passed']} passed, "
-        f"{f.checks['failed']} failed, {f.checks['skipped']} skipped; leaks: {_e(leaks_text(f))}</p>",
+        f"<p>{esc(executions_text(f))}; verdicts {esc(verdicts_text(f))}; checks {f.checks['passed']} passed, "
+        f"{f.checks['failed']} failed, {f.checks['skipped']} skipped; leaks: {esc(leaks_text(f))}</p>",
     ]
-    parts += [f'<p class="note">{_e(n)}</p>' for n in f.notes]
+    parts += [f'<p class="note">{esc(n)}</p>' for n in f.notes]
     if failed and failures:
         parts.append(f'<div id="{ids}failed-checks"><h2>Failed checks</h2>')
         for c in failed:
             evidence = "\n".join(c.evidence) or "(no evidence recorded)"
-            parts.append(f'<h3>{_e(c.name)}: {_e(c.message)}</h3><div class="evidence">{_e(evidence)}</div>')
+            parts.append(
+                f'<h3>{esc(c.name)}: {esc(c.message)}</h3><div class="evidence">{esc(evidence)}</div>'
+            )
         parts.append("</div>")
     if failed:
         rerun = series.rerun_command(analysis.history)
-        parts.append(f'<p>run the stage again: <code class="replay">{_e(rerun)}</code></p>')
+        parts.append(f'<p>run the stage again: <code class="replay">{esc(rerun)}</code></p>')
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -169,7 +171,7 @@ def _degradation_table(check, compared, too_few: list[str], history, threshold: 
     said = check.message.split(": ", 1)[0] if check.status == "skipped" else check.message
     headline = (
         f'<h3>Degradation check: <span class="mark {style.outcome_class(check.status)}">{MARK[check.status]}</span>'
-        f" {_e(said)}</h3><p>A group fails when its late window is more than {threshold:.0%} slower than its"
+        f" {esc(said)}</h3><p>A group fails when its late window is more than {threshold:.0%} slower than its"
         " early one and the whole confidence interval of that ratio lies above 1.</p>"
     )
     out = headline
@@ -261,7 +263,7 @@ def _wrong_section(history, ids: str) -> str:
 
 
 def no_plots_note(why_not: str | None) -> str:
-    return f'<p class="note" id="no-plots">No plots: {_e(why_not)}.</p>' if why_not else ""
+    return f'<p class="note" id="no-plots">No plots: {esc(why_not)}.</p>' if why_not else ""
 
 
 def stage_sections(analysis: Analysis, why_not: str | None, ids: str = "") -> list[str]:
@@ -275,14 +277,14 @@ def stage_sections(analysis: Analysis, why_not: str | None, ids: str = "") -> li
         _queue_section(history, ids, why_not),
         _wrong_section(history, ids),
         checks_section(analysis, ids),
-        f"<p><small>history: <code>{_e(history.path)}</code></small></p>",
+        f"<p><small>history: <code>{esc(history.path)}</code></small></p>",
     ]
 
 
 def document(title: str, body: Iterable[str]) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{style.CSS}</style></head>\n"
+        f"<title>{esc(title)}</title><style>{style.CSS}</style></head>\n"
         f"<body>\n{chr(10).join(part for part in body if part)}\n</body></html>\n"
     )
 

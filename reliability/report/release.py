@@ -9,7 +9,6 @@ analyses of the runs the suites name. It computes no verdict of its own.
 
 from __future__ import annotations
 
-import html
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from reliability.gate import GateCase, GateResult, GateRow, host_of, host_stage_
 from reliability.report import html as stage_html
 from reliability.report import plots, series, style
 from reliability.report.analysis import Analysis
-from reliability.report.summary import MARK
+from reliability.report.html import esc
 
 # The suites `reliability compare` writes: "regression vs <baseline>", or, with no baseline yet, one
 # whose comparison is skipped with the reason.
@@ -41,10 +40,6 @@ class StageReport:
     why_not: str  # why there is no analysis ("" when there is one)
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def is_regression(suite: str) -> bool:
     return suite.startswith(REGRESSION_SUITES)
 
@@ -58,7 +53,7 @@ def host_label(result: GateResult, row: GateRow) -> str:
 def find_run_dir(result: GateResult, reports_dir: Path, row: GateRow) -> Path | None:
     """The run a suite names (its run_dir property), where it is on this machine: at that path, or, for a
     fleet whose hosts' runs were brought back, under the report's host folder by the run's name."""
-    named = result.properties.get((row.file, row.suite), {}).get("run_dir")
+    named = _named_run(result, row)
     if not named:
         return None
     path = Path(named)
@@ -69,6 +64,16 @@ def find_run_dir(result: GateResult, reports_dir: Path, row: GateRow) -> Path | 
     host = host_of(row)
     search = Path(reports_dir) / host if host != "-" else Path(reports_dir)
     return next((p.parent for p in search.rglob(f"{path.name}/{HISTORY}")), None)
+
+
+def _named_run(result: GateResult, row: GateRow) -> str:
+    return result.properties.get((row.file, row.suite), {}).get("run_dir", "")
+
+
+def why_no_run(result: GateResult, row: GateRow) -> str:
+    """Why find_run_dir found nothing: a suite of no run (a fleet host's), or a run elsewhere."""
+    named = _named_run(result, row)
+    return f"its run ({named}) is not on this machine" if named else "its report names no run"
 
 
 def split_replays(text: str) -> tuple[list[str], list[str]]:
@@ -116,12 +121,12 @@ def _verdict(result: GateResult, stages: list[StageReport]) -> str:
         f'<section id="verdict" class="box {style.outcome_class(word)} {word}">',
         f'<h1 class="{word}">release candidate: {word}</h1>',
         meta,
-        f"<p>{_e(counts)}</p>",
+        f"<p>{esc(counts)}</p>",
         _gate_table(result),
     ]
     if gate_only:
-        parts.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in gate_only) + "</ul>")
-    parts += [f'<p class="note">{_e(n)}</p>' for n in result.notes]
+        parts.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in gate_only) + "</ul>")
+    parts += [f'<p class="note">{esc(n)}</p>' for n in result.notes]
     return "\n".join(parts) + "</section>"
 
 
@@ -129,14 +134,14 @@ def _gate_table(result: GateResult) -> str:
     rows = [r for r in result.rows if not is_regression(r.suite)]
     hosts, stages, cells = host_stage_cells(rows)
     labels = {host_of(r): host_label(result, r) for r in rows}
-    head = "".join(f"<th>{_e(s)}</th>" for s in ["host", *stages])
+    head = "".join(f"<th>{esc(s)}</th>" for s in ["host", *stages])
     body = []
     for h in hosts:
         tds = []
         for s in stages:
             verdict = cells.get((h, s), "missing")
-            tds.append(f'<td class="mark {style.outcome_class(verdict)}">{_e(verdict)}</td>')
-        body.append(f"<tr><th>{_e(labels.get(h, h))}</th>{''.join(tds)}</tr>")
+            tds.append(f'<td class="mark {style.outcome_class(verdict)}">{esc(verdict)}</td>')
+        body.append(f"<tr><th>{esc(labels.get(h, h))}</th>{''.join(tds)}</tr>")
     return f'<table id="gate-table"><tr>{head}</tr>{"".join(body)}</table>'
 
 
@@ -144,12 +149,12 @@ def _failure(case: GateCase, where: str, fallback: str) -> str:
     """A failed case as a card: where, what, its evidence (scrolls past a few lines), its replay commands."""
     evidence, commands = split_replays(case.text)
     commands = commands or ([fallback] if fallback else [])
-    replay = "".join(f'<div>replay: <code class="replay">{_e(c)}</code></div>' for c in commands)
+    replay = "".join(f'<div>replay: <code class="replay">{esc(c)}</code></div>' for c in commands)
     shown = "\n".join(evidence) or "(no evidence recorded)"
     return (
-        f'<div class="failure o-failed"><h3><span class="mark o-failed">{_e(case.outcome.upper())}</span> '
-        f"{_e(where)}{_e(case.name)}</h3><p>{_e(case.message)}</p>"
-        f'<div class="evidence">{_e(shown)}</div>{replay}</div>'
+        f'<div class="failure o-failed"><h3><span class="mark o-failed">{esc(case.outcome.upper())}</span> '
+        f"{esc(where)}{esc(case.name)}</h3><p>{esc(case.message)}</p>"
+        f'<div class="evidence">{esc(shown)}</div>{replay}</div>'
     )
 
 
@@ -174,48 +179,45 @@ def _regressions(result: GateResult, reports_dir: Path) -> str:
     rows = [r for r in result.rows if is_regression(r.suite)]
     out = ['<section id="regressions"><h2>Compared with the baseline</h2>']
     if not rows:
-        out.append(f'<p class="note">no comparison: no {REGRESSION_FILE} in {_e(reports_dir)}</p>')
+        out.append(f'<p class="note">no comparison: no {REGRESSION_FILE} in {esc(reports_dir)}</p>')
     for row in rows:
         cases = [c for c in result.cases if (c.file, c.suite) == (row.file, row.suite)]
         bad = [c for c in cases if c.outcome in ("failure", "error")]
         out.append(
-            f'<h3><span class="mark {style.outcome_class(row.verdict)}">{_e(row.verdict)}</span> '
-            f"{_e(row.suite)}: {len(bad)} regression(s) in {row.tests} comparison(s)</h3>"
+            f'<h3><span class="mark {style.outcome_class(row.verdict)}">{esc(row.verdict)}</span> '
+            f"{esc(row.suite)}: {len(bad)} regression(s) in {row.tests} comparison(s)</h3>"
         )
         out += [_failure(c, "", "") for c in bad]
-        status = {"failure": "FAIL", "error": "ERROR", "skipped": "SKIP", "passed": "PASS"}
-        table = stage_html.table(
-            ("status", "comparison", "result"),
-            [(status[c.outcome], c.name, c.message or c.text) for c in cases],
-            row_classes=[style.outcome_class(c.outcome) for c in cases],
-            marks=(0,),
-        )
+        table = _cases_table(("status", "comparison", "result"), cases)
         out.append(f"<details{'' if bad else ' open'}><summary>every comparison</summary>{table}</details>")
     return "\n".join(out) + "</section>"
 
 
 def _stage(s: StageReport, result: GateResult, why_not: str | None) -> str:
     ids = f"{s.host}-{s.row.suite}-".replace(" ", "_")
-    out = [f'<section class="stage" id="stage-{_e(ids[:-1])}">']
+    out = [f'<section class="stage" id="stage-{esc(ids[:-1])}">']
     if s.analysis is None:
         cases = [c for c in result.cases if (c.file, c.suite) == (s.row.file, s.row.suite)]
-        out.append(f"<h2>{_e(s.host)} &middot; {_e(s.row.suite)}: {_e(s.row.verdict)}</h2>")
-        out.append(f'<p class="note">no plots or run details: {_e(s.why_not)}</p>')
-        out.append(
-            stage_html.table(
-                ("status", "check", "result"),
-                [(MARK.get(_STATUS[c.outcome], c.outcome), c.name, c.message) for c in cases],
-                row_classes=[style.outcome_class(c.outcome) for c in cases],
-                marks=(0,),
-            )
-        )
+        out.append(f"<h2>{esc(s.host)} &middot; {esc(s.row.suite)}: {esc(s.row.verdict)}</h2>")
+        out.append(f'<p class="note">no plots or run details: {esc(s.why_not)}</p>')
+        out.append(_cases_table(("status", "check", "result"), cases))
     else:
         out.append(stage_html.verdict_section(s.analysis, ids=ids, failures=False))
         out += stage_html.stage_sections(s.analysis, why_not, ids=ids)
     return "\n".join(out) + "</section>"
 
 
-_STATUS = {"passed": "passed", "failure": "failed", "error": "failed", "skipped": "skipped"}
+MARK_OF = {"passed": "PASS", "failure": "FAIL", "error": "ERROR", "skipped": "SKIP"}  # a GateCase's outcome
+
+
+def _cases_table(headers: tuple[str, str, str], cases: list[GateCase]) -> str:
+    """JUnit testcases as read by the gate, one row each, coloured by outcome."""
+    return stage_html.table(
+        headers,
+        [(MARK_OF[c.outcome], c.name, c.message or c.text) for c in cases],
+        row_classes=[style.outcome_class(c.outcome) for c in cases],
+        marks=(0,),
+    )
 
 
 def render_release(result: GateResult, reports_dir: Path, stages: list[StageReport]) -> str:

@@ -136,7 +136,7 @@ def test_a_run_elsewhere_is_found_under_its_host_or_the_page_says_it_is_not_here
     assert cli.main(["report", "--release", str(copy)]) == 1
     page = (copy / "release.html").read_text()
     section = page.split('id="stage-h2-leaks"')[1].split('<section class="stage"')[0]
-    assert "no plots or run details: its run directory is not on this machine" in section
+    assert "no plots or run details: its run (/nowhere/run) is not on this machine" in section
     assert '<tr class="o-passed"><td class="mark o-passed">PASS</td>' in section
     found = page.split('id="stage-h2-stress"')[1].split('<section class="stage"')[0]
     assert f"history: <code>{brought / 'history.jsonl'}</code>" in found
