@@ -48,6 +48,14 @@ def gate(session: nox.Session) -> None:
 
 
 @nox.session
+def compare(session: nox.Session) -> None:
+    """A release candidate's runs against the last release's: `nox -s compare -- BASELINE CANDIDATE`
+    (writes reports/regression.xml and regression.json; docs/release.md)."""
+    _install(session)
+    session.run("reliability", "compare", *session.posargs)
+
+
+@nox.session
 def provision(session: nox.Session) -> None:
     """Provision the fleet with Ansible (default: this machine): `nox -s provision -- -i inventory.yml`."""
     _install(session, "[fleet]")

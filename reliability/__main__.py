@@ -1,3 +1,3 @@
-from reliability.cli import main
+from reliability.entry import main
 
 raise SystemExit(main())

@@ -1,14 +1,14 @@
-"""One entry point: run stages, re-derive reports, gate, replay a submission, drive the built-in sandbox."""
+"""One entry point: run stages, re-derive reports, gate, compare with a baseline, replay a submission, drive
+the built-in sandbox."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from reliability import __version__, bounds
-from reliability.errors import NeedsRoot, UsageError
+from reliability.errors import NeedsRoot, UsageError, one_line
 from reliability.profiles import DEFAULT_PROFILE, PROFILES, check_overrides
 from reliability.stages import NAMES as STAGE_NAMES
 
@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=_cmd_replay)
 
+    from reliability.compare.command import register as register_compare
+
+    register_compare(sub)
     from reliability.refbox.cli import register
 
     register(sub)
@@ -304,24 +307,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"reliability: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("reliability: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`report RUN | head`): not an error of ours. Point stdout at /dev/null
-        # so the interpreter's final flush does not raise again, and exit as a shell would on SIGPIPE.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except OSError as exc:  # after BrokenPipeError, one of its kind
-        # A file or directory the operator named cannot be used: permissions, a file where a directory
-        # must be, a full disk. One line naming it, not a traceback.
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"reliability: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 2
+    args = build_parser().parse_args(argv)
+    return one_line(lambda: args.func(args), "reliability")

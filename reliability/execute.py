@@ -126,8 +126,14 @@ def execute(stage: Stage, opts: RunOptions) -> Analysis:
         flush=True,
     )
     run_dir = opts.runs_dir / f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
-    with box_claims.claimed(target.name, boxes, str(run_dir)):  # another pipeline's boxes: refused
+    with box_claims.claimed(target.name, boxes, str(run_dir), _roots(target)):  # another's: refused
         return _start(stage, opts, sizes, seed, target, boxes, owned, run_dir)
+
+
+def _roots(target: Target) -> list[str]:
+    """The places two pipelines on one target must not share (box_claims)."""
+    owned = target.owned()
+    return [owned.box_root, *owned.cgroup_roots]
 
 
 def _start(stage, opts, sizes, seed, target, boxes, owned, run_dir: Path) -> Analysis:
@@ -177,7 +183,7 @@ def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
         flush=True,
     )
     plan.boxes = stage_boxes(stage, plan.sizes.concurrency, plan.box_base)  # locks: several on one box
-    with box_claims.claimed(target.name, plan.boxes, str(run_dir)):  # refused while its pipeline lives
+    with box_claims.claimed(target.name, plan.boxes, str(run_dir), _roots(target)):  # refused while it lives
         return _resume(run_dir, opts, plan, stage, target)
 
 

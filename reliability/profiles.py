@@ -27,7 +27,7 @@ class Sizes:
     ranges: str = "default"  # limit ranges preset of the workload generator ("fast" for smoke)
     pace_per_min: float = 0.0  # feed no faster than this (soak: 1000/h); 0 = as fast as workers take them
     min_rate_per_min: float = 0.0  # concurrent: the sustained rate the stage must reach (0 = no target)
-    watchdog_s: float = 120.0  # no execution finished for this long while work is pending: a deadlock
+    watchdog_s: float = 120.0  # no sandbox command returned for this long while work is pending: a deadlock
     # crash: how long after a supervisor's kill the stage watches what it left, before anything of that
     # execution is killed, cleaned or recovered (longer than the crash runs' wall limit)
     grace_s: float = 2.0

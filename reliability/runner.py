@@ -46,6 +46,7 @@ class Stats:
     done: int = 0
     skipped: int = 0
     in_flight: int = 0
+    commands: int = 0  # sandbox commands (init, run, cleanup) that returned: the watchdog's progress
     verdicts: collections.Counter = field(default_factory=collections.Counter)
     wrong: int = 0
     cleanup_failures: int = 0
@@ -274,6 +275,7 @@ class Runner:
         # verdict IE (nothing of it is reported as success). A pipeline dying mid-cleanup leaves a
         # submission without result, which a resume recovers and runs again.
         outcome = target.cleanup(sub.box)
+        self._command_returned()
         if outcome.quarantined:
             result = cleanup_failed(result, outcome, sub.box)
         record_result(result)
@@ -296,6 +298,10 @@ class Runner:
         for kill in target.pipeline_kills(sub.box):
             self.journal.append("pipeline_kill", index=sub.index, box=sub.box, **kill)
 
+    def _command_returned(self) -> None:
+        with self._lock:
+            self.stats.commands += 1
+
     def _run_in_box(self, sub: Submission, prep: Prepared, target: Target) -> Result:
         try:
             target.init(sub.box)
@@ -303,6 +309,14 @@ class Runner:
             return Result(
                 verdict="IE", message=f"init of box {sub.box} failed: {exc}", raw={"init_failed": True}
             )
+        finally:
+            self._command_returned()
+        try:
+            return self._run_program(sub, prep, target)
+        finally:
+            self._command_returned()
+
+    def _run_program(self, sub: Submission, prep: Prepared, target: Target) -> Result:
         if sub.ending != "kill":
             return target.run(sub.box, prep.command, sub.limits, prep.files)
         finished = threading.Event()

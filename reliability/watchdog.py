@@ -1,4 +1,7 @@
-"""The watchdog: when no execution finishes for a configured time while work is pending, the run is stuck.
+"""The watchdog: when no sandbox command (init, run, cleanup) returns for a configured time while work is
+pending, the run is stuck. Commands, not whole executions, are its progress: a slow CLI sandbox at 100
+workers on a small host may take longer than the stall time to finish its first execution, yet its
+commands keep returning; a deadlock returns none.
 
 It then journals every thread's stack (sys._current_frames), so the deadlock can be read from the
 history after the fact, and asks the runner to stop; the concurrency check turns the event into a
@@ -40,10 +43,13 @@ class Watchdog:
     def _pending(self) -> bool:
         return self.runner.stats.in_flight > 0 or self.runner.queue_depth() > 0
 
+    def _progress(self) -> tuple[int, int]:
+        return self.runner.stats.done, self.runner.stats.commands
+
     def _loop(self) -> None:
-        last_done, last_change = self.runner.stats.done, time.monotonic()
+        last_done, last_change = self._progress(), time.monotonic()
         while not self._done.wait(self.poll_s):
-            done, now = self.runner.stats.done, time.monotonic()
+            done, now = self._progress(), time.monotonic()
             if done != last_done or not self._pending():
                 last_done, last_change = done, now
             elif now - last_change >= self.stall_s:
@@ -56,11 +62,13 @@ class Watchdog:
             "watchdog",
             stalled_s=round(stalled_s, 3),
             done=self.runner.stats.done,
+            commands=self.runner.stats.commands,
             in_flight=self.runner.stats.in_flight,
             stacks=thread_stacks(),
         )
         print(
-            f"watchdog: no execution finished for {stalled_s:.0f} s: stacks dumped, stopping", file=sys.stderr
+            f"watchdog: no sandbox command returned for {stalled_s:.0f} s: stacks dumped, stopping",
+            file=sys.stderr,
         )
         self.runner.stop()
 

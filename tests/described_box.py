@@ -44,6 +44,7 @@ def target_doc(
         "box_cgroups": ["/sys/fs/cgroup/*/{cgroup_name}/box-{box}", "/sys/fs/cgroup/{cgroup_name}/box-{box}"],
         "uid_range": [60000 + box_base, 60000 + box_base + 3],
         "uid_base": 60000,
+        "state_files": [{"glob": "{root}/.state/{box}/state.json", "schema": "box-state", "format": "json"}],
     }
     if claim_cgroup_root:
         owns["cgroup_roots"] = ["/sys/fs/cgroup/*/{cgroup_name}", "/sys/fs/cgroup/{cgroup_name}"]
@@ -60,6 +61,7 @@ def target_doc(
             "init": [*script, "init", "--box", "{box}"],
             "run": [*script, "run", "--box", "{box}", *RUN_ARGS],
             "cleanup": [*script, "cleanup", "--box", "{box}"],
+            "recover": [*script, "recover", "--box", "{box}"],
             "recover_all": [*script, "recover"],
         },
         "files": {"option": ["--file", "{src}:{name}"]},
@@ -71,6 +73,7 @@ def target_doc(
             | {"peak_mem": "peak_mem_kb"},
             "statuses": {v: v for v in ("OK", "TLE", "MLE", "RE", "OLE", "IE")},
         },
+        "cleanup_result": {"error": "error", "quarantined": "quarantined"},
         "owns": owns,
     }
 

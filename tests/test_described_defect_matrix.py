@@ -12,7 +12,7 @@ import os
 import pytest
 from stage_runs import only
 
-from reliability.checks import crash, degradation, leaks, locks, verdicts
+from reliability.checks import aftermath, crash, degradation, isolation, leaks, locks, verdicts
 from reliability.execute import RunOptions, execute
 from reliability.stages import get
 from tests.described_box import described_box
@@ -44,6 +44,7 @@ STAGES = {
     # The two phases at which the program is running when the supervisor is killed.
     "crash": (only("crash", ("crash/execute", "crash/timeout")), {"iterations": 1}, "claimed"),
     "locks": (get("locks"), {"iterations": 6, "concurrency": 3}, "claimed"),
+    "isolation": (only("isolation", ("hostile/namespace_user",)), {}, "claimed"),
 }
 
 # defect -> (stage, sizes over the stage's, checks that must fail, a text one of their evidence lines
@@ -56,6 +57,8 @@ DEFECTS = {
     "leave_box_dir": ("leaks", {}, (leaks.KINDS["temp_dirs"],), f"/boxes/{BOX_BASE}"),
     "wrong_verdict": ("stress", {"submissions": 4}, (verdicts.NAME,), "got RE"),
     "slowdown": ("stress", {}, (degradation.NAME,), "python OK"),
+    "allow_namespaces": ("isolation", {}, (isolation.check_name("namespace_user"),), "namespace"),
+    "dirty_clean": ("crash", {}, (aftermath.CLEAN_CLEANUP,), f"/boxes/{BOX_BASE}"),
 }
 
 

@@ -18,7 +18,7 @@ def _cleanups(history: History) -> CheckResult:
     ran = history.results
     if not cleanups and not ran:
         return skipped(CLEANUP, "nothing ran, so nothing was cleaned up")
-    problems = [line for c in cleanups for line in _failures(c)]
+    problems = [line for c in cleanups for line in failures(c)]
     cleaned = {c["index"] for c in cleanups}
     # A run whose cleanup was never recorded may have left anything behind: that is not a success.
     problems += [
@@ -31,7 +31,7 @@ def _cleanups(history: History) -> CheckResult:
     return passed(CLEANUP, f"{len(cleanups)} cleanups, all ok")
 
 
-def _failures(event: dict) -> list[str]:
+def failures(event: dict) -> list[str]:
     outcome = event["outcome"]
     where = f"box {event['box']} index {event['index']}"
     bad_steps = [s for s in outcome.get("steps", []) if not s["ok"]]

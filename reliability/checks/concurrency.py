@@ -44,7 +44,7 @@ def _deadlock(history: History) -> CheckResult:
     fired = history.of_type("watchdog")
     if fired:
         e = fired[0]
-        evidence = [f"no execution finished for {e['stalled_s']:.1f} s with {e['in_flight']} in flight"]
+        evidence = [f"no sandbox command returned for {e['stalled_s']:.1f} s with {e['in_flight']} in flight"]
         for thread, frames in sorted(e["stacks"].items()):
             evidence.append(
                 f"{thread}: {' <- '.join((f.strip().splitlines() or [''])[0] for f in reversed(frames[-3:]))}"

@@ -65,7 +65,7 @@ def samples(history: History) -> dict[tuple[str, str, str], list[tuple[float, fl
 
 @dataclass(frozen=True)
 class Group:
-    """One group the check compared: its early and late windows and the ratio of their medians."""
+    """One group the check compared: the start times that bound its early and late windows, and its ratio."""
 
     language: str
     verdict: str
@@ -73,30 +73,22 @@ class Group:
     runs_per_window: int
     early_s: tuple[float, float]  # first and last start time (epoch seconds) of the early window's runs
     late_s: tuple[float, float]
-    early_median_s: float
-    late_median_s: float
-    ratio: float
-    low: float  # the bootstrap interval of the ratio
-    high: float
-    level: float  # the interval's confidence level, corrected for the number of groups
+    ratio: Ratio
 
     @property
     def label(self) -> str:
         return f"{self.language} {self.verdict} {self.metric}"
 
-    def slower_than(self, threshold: float) -> bool:
-        """The check's rule: above the threshold and significant (the whole interval above 1)."""
-        return self.ratio > 1 + threshold and self.low > 1
-
     def line(self) -> str:
+        r = self.ratio
         return (
-            f"{self.label}: median {self.early_median_s * 1000:.1f} -> {self.late_median_s * 1000:.1f} ms"
-            f" ({self.ratio - 1:+.1%}, {self.level:.1%} CI {self.low - 1:+.1%} .. {self.high - 1:+.1%},"
+            f"{self.label}: median {r.before_s * 1000:.1f} -> {r.after_s * 1000:.1f} ms"
+            f" ({r.ratio - 1:+.1%}, {r.level:.1%} CI {r.low - 1:+.1%} .. {r.high - 1:+.1%},"
             f" {self.runs_per_window} runs per window)"
         )
 
 
-def compare(history: History) -> tuple[list[Group], list[str]]:
+def compare(history: History, threshold: float) -> tuple[list[Group], list[str]]:
     """(the groups compared, one line per group left out and why). The reports tabulate and shade these."""
     too_few, ready = [], []
     for (language, verdict, metric), series in sorted(samples(history).items()):
@@ -105,19 +97,17 @@ def compare(history: History) -> tuple[list[Group], list[str]]:
         if n < MIN_PER_WINDOW:
             too_few.append(f"{label}: {len(series)} runs, need {WINDOWS * MIN_PER_WINDOW}")
             continue
-        early = _thin([s for _, s in series[:n]])
+        early = thin([s for _, s in series[:n]])
+        late = thin([s for _, s in series[-n:]])
         if statistics.median(early) < MIN_BASE_S:
             too_few.append(f"{label}: early median below {MIN_BASE_S * 1000:g} ms, too small to compare")
             continue
-        ready.append((language, verdict, metric, n, series, early, _thin([s for _, s in series[-n:]])))
-    alpha = ALPHA / max(1, len(ready))
-    groups = []
-    for language, verdict, metric, n, series, early, late in ready:
-        ratio, low, high = ratio_ci(early, late, seed=history.seed, alpha=alpha)
-        groups.append(
-            Group(language, verdict, metric, n, (series[0][0], series[n - 1][0]), (series[-n][0], series[-1][0]),
-                  statistics.median(early), statistics.median(late), ratio, low, high, 1 - alpha)
-        )  # fmt: skip
+        windows = (series[0][0], series[n - 1][0]), (series[-n][0], series[-1][0])
+        ready.append(((language, verdict, metric), n, windows, early, late))
+    found = ratios(
+        [(" ".join(key), n, early, late) for key, n, _, early, late in ready], history.seed, threshold
+    )
+    groups = [Group(*key, n, *windows, r) for (key, n, windows, _, _), r in zip(ready, found)]
     return groups, too_few
 
 
@@ -127,9 +117,9 @@ def threshold_for(history: History) -> float:
 
 
 def judge(history: History, threshold: float) -> CheckResult:
-    groups, too_few = compare(history)
+    groups, too_few = compare(history, threshold)
     lines = [g.line() for g in groups]
-    slow = [g.line() for g in groups if g.slower_than(threshold)]
+    slow = [g.line() for g in groups if g.ratio.slower]
     if slow:
         return failed(
             NAME,
@@ -145,7 +135,36 @@ def judge(history: History, threshold: float) -> CheckResult:
     )
 
 
-def _thin(values: list[float]) -> list[float]:
+@dataclass(frozen=True)
+class Ratio:
+    """One group's after/before ratio of medians, its interval, and whether that is a slowdown."""
+
+    before_s: float  # median
+    after_s: float
+    ratio: float
+    low: float
+    high: float
+    level: float  # of the interval, after the correction for the number of groups
+    slower: bool  # above 1 + threshold, and the interval wholly above 1
+
+
+def ratios(
+    compared: list[tuple[str, int, list[float], list[float]]], seed: int, threshold: float, groups: int = 0
+) -> list[Ratio]:
+    """The ratio of each (label, n, before, after) group; the interval's level is corrected for `groups`
+    comparisons (default: these). `reliability compare` judges a baseline against a candidate with it."""
+    alpha = ALPHA / max(1, groups or len(compared))
+    out = []
+    for _, _, before, after in compared:
+        ratio, low, high = ratio_ci(before, after, seed=seed, alpha=alpha)
+        slower = ratio > 1 + threshold and low > 1
+        out.append(
+            Ratio(statistics.median(before), statistics.median(after), ratio, low, high, 1 - alpha, slower)
+        )
+    return out
+
+
+def thin(values: list[float]) -> list[float]:
     if len(values) <= MAX_WINDOW:
         return values
     step = len(values) / MAX_WINDOW

@@ -31,15 +31,9 @@ def check(history: History) -> list[CheckResult]:
             f"no {' or '.join(repr(m) for m in missing)} snapshot in the history{cut}: nothing to compare"
         )
         return [skipped(name, reason) for name in KINDS.values()]
-    start = history.stage_start
     try:
-        leaks = probes.diff(
-            history.snapshots["before"],
-            history.snapshots["after"],
-            Owned.from_dict(start["owned"]),
-            start["pipeline_pid"],
-        )
-    except (UsageError, KeyError, TypeError, ValueError) as exc:  # a damaged snapshot is not "no leaks"
+        leaks = diff(history)
+    except DAMAGED as exc:  # a damaged snapshot is not "no leaks"
         return [failed(name, f"snapshots cannot be compared: {exc}") for name in KINDS.values()]
     noise = leaks.noise
     out = []
@@ -52,3 +46,17 @@ def check(history: History) -> list[CheckResult]:
         else:
             out.append(passed(name, f"no {field.replace('_', ' ')} left behind", extra))
     return out
+
+
+DAMAGED = (UsageError, KeyError, TypeError, ValueError)  # what diff() raises on a damaged snapshot
+
+
+def diff(history: History) -> probes.Leaks:
+    """The probes' diff of the "before" and "after" snapshots (both must be there); raises DAMAGED."""
+    start = history.stage_start
+    return probes.diff(
+        history.snapshots["before"],
+        history.snapshots["after"],
+        Owned.from_dict(start["owned"]),
+        start["pipeline_pid"],
+    )

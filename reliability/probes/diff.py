@@ -41,7 +41,7 @@ def _diff(before: dict, after: dict, owned: Owned, pipeline_pid: int) -> Leaks:
     _diff_mounts(before, after, owned, leaks)
     _diff_cgroups(before, after, owned, leaks)
     _diff_fds(before, after, leaks)
-    _diff_temp(before, after, leaks)
+    _diff_temp(before, after, owned, leaks)
     _diff_box_paths(before, after, owned, leaks)
     return leaks
 
@@ -184,9 +184,26 @@ def _diff_box_paths(before: dict, after: dict, owned: Owned, leaks: Leaks) -> No
             leaks.temp_dirs.append(f"box dir {path}")
 
 
-def _diff_temp(before: dict, after: dict, leaks: Leaks) -> None:
+def _holds_state(path: str, owned: Owned) -> bool:
+    """`path` is one of the target's declared state files, or a directory named literally on the way
+    to one: a sandbox that makes its state directory on first use (the refbox CLI under a fresh box
+    root) did not leak it. A wildcard step ("{root}/*/state.json") excuses nothing: it would cover
+    every box directory."""
+    for glob in owned.state_files:
+        parts = glob.rstrip("/").split("/")
+        for n in range(2, len(parts) + 1):
+            literal = n < len(parts) and not any(c in parts[n - 1] for c in "*?[")
+            if (literal or n == len(parts)) and fnmatch.fnmatchcase(path, "/".join(parts[:n])):
+                return True
+    return False
+
+
+def _diff_temp(before: dict, after: dict, owned: Owned, leaks: Leaks) -> None:
     old = {e["path"] for e in before["temp"]}
     for e in after["temp"]:
         if e["path"] not in old:
             noun = "temp dir" if e["kind"] == "dir" else f"temp {e['kind']}"
-            leaks.temp_dirs.append(f"{noun} {e['path']}")
+            if _holds_state(e["path"], owned):
+                leaks.noise.append(f"{noun} {e['path']}: holds the target's declared state files")
+            else:
+                leaks.temp_dirs.append(f"{noun} {e['path']}")

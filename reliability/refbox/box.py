@@ -406,7 +406,9 @@ class Refbox:
         try:
             doc = self.read_state(box)
             if doc["status"] == "quarantined":
-                return CleanupOutcome(ok=False, error=f"box {box} is quarantined: {doc['quarantine_reason']}")
+                return CleanupOutcome(
+                    ok=False, error=f"box {box} is quarantined: {doc['quarantine_reason']}", quarantined=True
+                )
             doc.update(status="cleaning", since=time.time())
             state.write(self.state_dir, doc, durable=False)  # transient: see state.py
             steps = cleanup.run_steps(self, box)

@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from reliability import bounds
-from reliability.errors import NeedsRoot, UsageError
+from reliability.errors import NeedsRoot, UsageError, one_line
 from reliability.refbox.box import DEFAULT_BOX_ROOT, DEFAULT_CGROUP_NAME, MAX_BOXES, PROGRAM_PATH, Refbox
 from reliability.refbox.names import check_box_root, check_cgroup_name
 from reliability.sandbox_values import Limits, TargetError
 
 ACTIONS = ("init", "run", "cleanup", "status", "recover")
 MAX_SECONDS = 24 * 3600  # a CPU time limit of a day is already no limit for a judge
+# Each command is a process holding the box lock while it works: a cleanup arriving while another
+# worker's init of the same box is being refused must wait its turn, not leave the box initialised.
+LOCK_WAIT_S = 5.0
 
 
 def register(subparsers) -> None:
@@ -34,6 +36,13 @@ def register(subparsers) -> None:
         p.add_argument("--root", default=DEFAULT_BOX_ROOT, help=f"box root (default {DEFAULT_BOX_ROOT})")
         p.add_argument("--cgroup-name", default=DEFAULT_CGROUP_NAME, help="parent cgroup name")
         p.add_argument("--quota-mb", type=int, default=64, help="box tmpfs size in MiB (init)")
+        p.add_argument(
+            "--lock-wait",
+            type=float,
+            default=LOCK_WAIT_S,
+            metavar="SECONDS",
+            help=f"wait this long for a box another command holds, then refuse it (default {LOCK_WAIT_S:g})",
+        )
         if action == "run":
             _add_run_flags(p)
         if action == "recover":
@@ -58,6 +67,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.box is not None and not 0 <= args.box < MAX_BOXES:
         raise UsageError(f"--box must be from 0 to {MAX_BOXES - 1}, got {args.box}")
     bounds.check("--quota-mb", args.quota_mb, 1, 1024 * 1024)
+    bounds.check("--lock-wait", args.lock_wait, 0, MAX_SECONDS)
     if action == "recover" and args.all and args.box is not None:
         raise UsageError("box recover takes --box N or --all, not both")
     check_box_root(args.root)
@@ -66,7 +76,12 @@ def handle(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise NeedsRoot(f"reliability box {action} (tmpfs mounts, cgroups, box uids)")
     try:
-        refbox = Refbox(box_root=args.root, cgroup_name=args.cgroup_name, quota_mb=args.quota_mb)
+        refbox = Refbox(
+            box_root=args.root,
+            cgroup_name=args.cgroup_name,
+            quota_mb=args.quota_mb,
+            lock_wait_s=args.lock_wait,
+        )
         doc, code = _act(refbox, action, args, run_parts)
     except TargetError as e:
         doc, code = {"action": action, "box": args.box, "ok": False, "error": str(e)}, 1
@@ -163,16 +178,14 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m reliability.refbox.cli box ...`), same behaviour as the main CLI."""
-    parser = _OneLineParser(prog="refbox")
+def main(argv: list[str] | None = None, prog: str = "refbox") -> int:
+    """The box commands alone, same behaviour as the main CLI: `python -m reliability box ...` comes
+    here without importing the pipeline, since a CLI sandbox script pays that start-up three times
+    per execution (init, run, cleanup)."""
+    parser = _OneLineParser(prog=prog)
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as e:
-        print(f"refbox: error: {e}", file=sys.stderr)
-        return e.exit_code
+    return one_line(lambda: args.func(args), prog)
 
 
 if __name__ == "__main__":

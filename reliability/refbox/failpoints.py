@@ -1,13 +1,16 @@
 """Failpoints from REFBOX_FAILPOINTS, e.g. "cleanup.reap=error,phase.cleanup=pause,defect.leak_fd".
 
 Only for failures that cannot be caused from outside the refbox: a reap or an fd close that fails, a
-supervisor held at a phase so a test can kill it there. Everything else is caused for real by the tests.
+supervisor held at a phase so a test can kill it there, a supervisor slower by a fixed delay at a phase
+(`phase.setup=delay:200`, milliseconds: a slowdown the comparison with a baseline must catch, which load
+from outside would blur). Everything else is caused for real by the tests.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +18,8 @@ from reliability.environ import setenv
 
 ENV = "REFBOX_FAILPOINTS"
 ACTIONS = ("error", "pause")
+DELAY = "delay:"  # delay:MS, a whole number of milliseconds up to MAX_DELAY_MS
+MAX_DELAY_MS = 60_000
 # The "defective" mode (refbox/defects.py): a bare defect.<name> switches a deliberate bug on, so the
 # defect matrix can show each check failing on the bug it is for (docs/defect-matrix.md).
 DEFECTS = (
@@ -47,8 +52,11 @@ def parse(text: str) -> dict[str, str]:
         if not sep and name.removeprefix("defect.") in DEFECTS:
             points[name] = "on"
             continue
-        if not sep or not name or action not in ACTIONS:
-            raise ValueError(f"{ENV}: bad entry {entry!r} (want NAME=error, NAME=pause or defect.NAME)")
+        if not sep or not name or (action not in ACTIONS and _delay_ms(action) is None):
+            raise ValueError(
+                f"{ENV}: bad entry {entry!r} (want NAME=error, NAME=pause, NAME=delay:MS"
+                f" with MS from 0 to {MAX_DELAY_MS}, or defect.NAME)"
+            )
         points[name] = action
     return points
 
@@ -77,16 +85,29 @@ def _parse_and_cache(text: str) -> dict[str, str]:
     return points
 
 
-def hit(name: str, points: dict[str, str] | None = None) -> None:
-    """Act on failpoint `name` if set: raise for "error", wait until killed for "pause".
+def _delay_ms(action: str) -> int | None:
+    digits = action.removeprefix(DELAY)
+    if action == digits or not digits.isdigit() or int(digits) > MAX_DELAY_MS:
+        return None
+    return int(digits)
 
-    Safe after fork: no locks, only signal.pause()."""
+
+def hit(name: str, points: dict[str, str] | None = None) -> None:
+    """Act on failpoint `name` if set: raise for "error", wait until killed for "pause", sleep for
+    "delay:MS".
+
+    Safe after fork: no locks, only signal.pause() and time.sleep()."""
     action = (active() if points is None else points).get(name)
+    if action is None:
+        return
     if action == "error":
         raise FailpointError(f"failpoint {name}")
     if action == "pause":
         while True:
             signal.pause()
+    delay = _delay_ms(action)
+    if delay is not None:
+        time.sleep(delay / 1000)
 
 
 def defect(name: str) -> bool:

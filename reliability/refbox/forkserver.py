@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from reliability.refbox.supervisor import RunPlan
 
 MAX_MESSAGE = 1 << 16
+STOP_WAIT_S = 5.0  # for the server to exit at EOF: it has nothing to finish, only to notice
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -97,7 +98,13 @@ class ForkServer:
         with self._lock:
             if self._sock.fileno() >= 0:
                 self._sock.close()  # EOF: the server exits; supervisors running go on and finish
-                self._proc.wait()
+                try:
+                    self._proc.wait(STOP_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    # Hung or stopped (SIGSTOP): ours, so ended by its pid, or the pipeline's exit (and
+                    # an operator's second Ctrl-C) would wait for it for ever.
+                    self._proc.kill()
+                    self._proc.wait()
 
 
 def wait_status(reply: socket.socket) -> int | None:

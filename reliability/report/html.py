@@ -151,11 +151,9 @@ def _overhead_section(analysis: Analysis, ids: str, why_not: str | None) -> str:
     ]  # fmt: skip
     data = table(("language", "window (s)", "runs", "p50 ms", "p95 ms", "p99 ms"), rows, numeric=(2, 3, 4, 5))
     check = next((c for c in analysis.checks if c.name == degradation.NAME), None)
-    compared, too_few = degradation.compare(history) if check is not None else ([], [])
     threshold = degradation.threshold_for(history)
-    draw = functools.partial(
-        plots.overhead_plot, compared=compared, t0=series.start_time(history), threshold=threshold
-    )
+    compared, too_few = degradation.compare(history, threshold) if check is not None else ([], [])
+    draw = functools.partial(plots.overhead_plot, compared=compared, t0=series.start_time(history))
     out = _plot(draw, by_language, "overhead percentiles per language over time", why_not)
     out += _data(data, bool(why_not))
     if check is None:
@@ -179,14 +177,15 @@ def _degradation_table(check, compared, too_few: list[str], history, threshold: 
         t0 = series.start_time(history)
         rows = [
             (g.label, g.runs_per_window, f"{g.early_s[0] - t0:.1f}-{g.early_s[1] - t0:.1f}",
-             f"{g.late_s[0] - t0:.1f}-{g.late_s[1] - t0:.1f}", f"{g.early_median_s * 1000:.1f}",
-             f"{g.late_median_s * 1000:.1f}", f"{g.ratio - 1:+.1%}", f"{g.low - 1:+.1%} .. {g.high - 1:+.1%}",
-             f"{g.level:.1%}", "slower" if g.slower_than(threshold) else "within")
+             f"{g.late_s[0] - t0:.1f}-{g.late_s[1] - t0:.1f}", f"{g.ratio.before_s * 1000:.1f}",
+             f"{g.ratio.after_s * 1000:.1f}", f"{g.ratio.ratio - 1:+.1%}",
+             f"{g.ratio.low - 1:+.1%} .. {g.ratio.high - 1:+.1%}",
+             f"{g.ratio.level:.1%}", "slower" if g.ratio.slower else "within")
             for g in compared
         ]  # fmt: skip
         headers = ("group", "runs per window", "early window (s)", "late window (s)", "early median ms",
                    "late median ms", "change", "interval", "level", "outcome")  # fmt: skip
-        outcomes = ["o-failed" if g.slower_than(threshold) else "o-passed" for g in compared]
+        outcomes = ["o-failed" if g.ratio.slower else "o-passed" for g in compared]
         out += table(headers, rows, numeric=(1, 4, 5, 6), row_classes=outcomes, marks=(9,))
         out += "<p>Shaded on the plots: the early and late windows of each group compared, by start time.</p>"
     if too_few:

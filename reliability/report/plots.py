@@ -87,9 +87,7 @@ def rate_figure(points: list[tuple[Window, float]]):
     return fig
 
 
-def overhead_figure(
-    by_language: dict[str, list[OverheadPoint]], compared: list[Group], t0: float, threshold: float
-):
+def overhead_figure(by_language: dict[str, list[OverheadPoint]], compared: list[Group], t0: float):
     """Percentiles per language; shaded: the early and late windows the degradation check compared for
     that language (by the runs' start times), edged in red where it found that group slower."""
     from matplotlib.colors import to_rgba
@@ -98,7 +96,7 @@ def overhead_figure(
     for ax, (language, points) in zip(axes, by_language.items()):
         groups = [g for g in compared if g.language == language and g.metric == "overhead"]
         for g in groups:
-            slow = g.slower_than(threshold)
+            slow = g.ratio.slower
             for (start, end), colour, name in (
                 (g.early_s, style.EARLY_SHADE, "early"),
                 (g.late_s, style.LATE_SHADE, "late"),

@@ -79,7 +79,9 @@ class BuiltinTarget(Target):
     def enforced(self, limits: Limits) -> Limits:
         if self.time_scale == 1.0:
             return limits
-        return dataclasses.replace(limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale)
+        return dataclasses.replace(
+            limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale
+        )
 
     def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
         return self.refbox.run(box, command, self.enforced(limits), files)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import json
 import os
 import re
 import shlex
@@ -23,11 +24,13 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from reliability.probes.proc_stat import session_members
+from reliability.probes.run_delay import RunDelay
 from reliability.targets import results
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target, TargetError
 from reliability.targets.description import Description, render
@@ -37,6 +40,8 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RUN_GRACE_S = 10.0
 DRAIN_S = 5.0  # after a timeout kill: how long the output pipes may stay open (see call)
 HOLD_MAX_S = 60.0  # the longest a hang guard waits for an observer (hold_kills) before it kills anyway
+STARVED_MAX_S = 120.0  # the most a hang guard's timeout is stretched by the command's wait for a CPU
+STARVED_POLL_S = 1.0
 
 
 @dataclass
@@ -47,12 +52,14 @@ class Call:
     stderr: str
     timed_out: bool = False
     killed: list[dict] = field(default_factory=list)  # what the hang guard killed (session members)
+    starved_s: float = 0.0  # run-queue wait of its processes past the timeout: the guard's extension
 
     def evidence(self) -> dict:
         return {
             "argv": self.argv,
             "exit_code": self.exit_code,
             "timed_out": self.timed_out,
+            "starved_s": round(self.starved_s, 3),
             "stdout": self.stdout[-EVIDENCE_CHARS:],
             "stderr": self.stderr[-EVIDENCE_CHARS:],
         }
@@ -80,7 +87,9 @@ def call(
     `on_start(pid)` is called once the process exists (the pipeline's own record of it). The call
     ends when its output pipes close: a child of the command that outlives it (e.g. the refbox CLI's
     forked supervisor, orphaned when the crash stage kills the CLI) is waited for while it holds them.
-    At the timeout (the hang guard) `before_kill()` is called first, then the session's members are
+    The timeout (the hang guard) is stretched by the time the command's processes waited for a CPU
+    (probes/run_delay.py, at most STARVED_MAX_S): a saturated host slows a healthy command, it does
+    not hang it. At the timeout `before_kill()` is called first, then the session's members are
     recorded in `Call.killed` and killed. `stopped`: the command stops itself before it execs
     (STOPPED_PREFIX) until someone sends it SIGCONT."""
     try:
@@ -97,29 +106,38 @@ def call(
         raise TargetError(f"cannot start {argv[0]}: {e.strerror or e}") from None
     if on_start:
         on_start(proc.pid)
+    started = time.monotonic()
     try:
         out, err = proc.communicate(timeout=timeout)
         return Call(argv, proc.returncode, out, err)
     except subprocess.TimeoutExpired:
-        if before_kill:
-            before_kill()
-        killed = [{k: m[k] for k in ("pid", "name", "cpu_s")} for m in session_members(proc.pid)]
+        pass
+    delay = RunDelay(proc.pid)
+    while (starved := min(delay.update(), STARVED_MAX_S)) > time.monotonic() - started - timeout:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            out, err = proc.communicate(timeout=DRAIN_S)
+            out, err = proc.communicate(timeout=STARVED_POLL_S)
+            return Call(argv, proc.returncode, out, err, starved_s=starved)
         except subprocess.TimeoutExpired:
-            # A process that left the session (a sandbox's own setsid'd helper, orphaned) still holds
-            # the output pipes: without this the worker would wait for it for ever.
-            proc.kill()
-            proc.wait()
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe:
-                    pipe.close()
-            out, err = "", f"(output lost: its pipes were still held open {DRAIN_S:g} s after the kill)"
-        return Call(argv, proc.returncode, out, err, timed_out=True, killed=killed)
+            continue
+    if before_kill:
+        before_kill()
+    killed = [{k: m[k] for k in ("pid", "name", "cpu_s")} for m in session_members(proc.pid)]
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        out, err = proc.communicate(timeout=DRAIN_S)
+    except subprocess.TimeoutExpired:
+        # A process that left the session (a sandbox's own setsid'd helper, orphaned) still holds
+        # the output pipes: without this the worker would wait for it for ever.
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+        out, err = "", f"(output lost: its pipes were still held open {DRAIN_S:g} s after the kill)"
+    return Call(argv, proc.returncode, out, err, timed_out=True, killed=killed, starved_s=starved)
 
 
 class CommandTarget(Target):
@@ -182,7 +200,9 @@ class CommandTarget(Target):
                 if not calls:
                     self._live.pop(box, None)
         if c.timed_out:
-            why = f"the {key} command did not finish in {timeout:g} s (hang guard)"
+            why = f"the {key} command did not finish in {timeout:g} s (hang guard)" + (
+                f", {c.starved_s:.1f} s more for its wait for a CPU" if c.starved_s else ""
+            )
             with self._live_lock:
                 self._kills.setdefault(box, []).append({"command": key, "why": why, "killed": c.killed})
         return c
@@ -385,10 +405,14 @@ class CommandTarget(Target):
         return result
 
     def cleanup(self, box: int) -> CleanupOutcome:
-        steps = []
+        steps, quarantined = [], False
         try:
             c = self._call(box, "cleanup", self._argv("cleanup", self._box_values(box)), self.timeout_s)
             ok, error = c.exit_code == 0 and not c.timed_out, "" if c.exit_code == 0 else c.why()
+            if not ok:
+                said = self._cleanup_result(c)
+                error = said.get("error") or error
+                quarantined = said.get("quarantined", False)
         except TargetError as e:
             ok, error = False, str(e)
         steps.append({"name": "cleanup command", "ok": ok, "error": error})
@@ -398,8 +422,28 @@ class CommandTarget(Target):
         )
         failed = [s for s in steps if not s["ok"]]
         return CleanupOutcome(
-            ok=not failed, steps=steps, error=f"{failed[0]['name']}: {failed[0]['error']}" if failed else ""
+            ok=not failed,
+            steps=steps,
+            error=f"{failed[0]['name']}: {failed[0]['error']}" if failed else "",
+            quarantined=quarantined,
         )
+
+    def _cleanup_result(self, c: Call) -> dict:
+        """What the sandbox's own cleanup output says (cleanup_result in the description): its error
+        (naming the step) and whether the box is quarantined. A sandbox with no way to say so
+        quarantines nothing, as far as a judge can tell."""
+        fields = self.doc.get("cleanup_result", {})
+        try:
+            doc = json.loads(c.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {}
+        if not isinstance(doc, dict):
+            return {}
+        error = doc.get(fields["error"]) if "error" in fields else None
+        return {
+            "error": f"{c.argv[0]} exited {c.exit_code}: {error}" if isinstance(error, str) and error else "",
+            "quarantined": "quarantined" in fields and doc.get(fields["quarantined"]) is True,
+        }
 
     def recover(self, box: int | None = None) -> list[str]:
         commands = self.doc["commands"]

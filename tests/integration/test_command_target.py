@@ -31,6 +31,7 @@ from reliability.targets.command import CommandTarget
 from reliability.targets.described import PROFILE_DIR, description_for
 from reliability.targets.description import describe
 from tests.described_box import BOX_BASE, PID, described_box, reliability, target_doc
+from tests.dir_target import dir_target
 
 LIMITS = Limits(cpu_s=1.0, wall_s=2.0, mem_mb=64, processes=16, output_kb=64)
 
@@ -320,3 +321,27 @@ def test_a_killed_supervisors_descendant_still_alive_is_left_behind():
         child.kill()
         child.wait()
     assert aftermath.alive_orphans(recorded) == []
+
+
+@pytest.mark.parametrize(
+    "declared,printed,quarantined",
+    [(True, '{"ok": false, "quarantined": true, "error": "step unmount: busy"}', True),
+     (True, '{"ok": false, "quarantined": false}', False),
+     (True, "not json", False), (False, '{"ok": false, "quarantined": true}', False)],
+)  # fmt: skip
+def test_a_failed_cleanup_is_quarantined_only_on_the_sandboxs_own_word(
+    tmp_path, declared, printed, quarantined
+):
+    """cleanup_result/quarantined names the boolean in the cleanup's JSON that says the box is out of
+    service; without it, or without that word, nothing is taken as quarantined; cleanup_result/error
+    is the failure's own message (it names the step, however long the output line)."""
+    said = tmp_path / "cleanup.out"  # printed by the cleanup command (braces would be placeholders)
+    said.write_text(printed + "\n")
+    extra = {"cleanup_result": {"quarantined": "quarantined", "error": "error"}} if declared else {}
+    target = dir_target(
+        tmp_path, "says", ["env", "{command}"], ["sh", "-c", 'cat "$0"; exit 1', str(said)], **extra
+    )
+    outcome = target.cleanup(3)
+    assert not outcome.ok and outcome.quarantined is quarantined
+    if declared and "error" in printed:
+        assert outcome.error == "cleanup command: sh exited 1: step unmount: busy"

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from reliability.history import Journal, read
 from reliability.runner import Runner
 from reliability.targets.base import Limits
 from reliability.targets.builtin import BuiltinTarget
+from reliability.targets.delegate import Delegating
 from reliability.watchdog import Watchdog
 from reliability.workload.prepare import prepare_programs
 from reliability.workload.submission import Submission
@@ -135,9 +137,46 @@ def test_the_watchdog_dumps_the_stacks_of_a_stalled_run(tmp_path):
     finally:
         journal.close()
         target.recover()
-        for d in target.refbox.cgroup_roots():
-            if os.path.isdir(d):
-                os.rmdir(d)
+        target.close()  # its parent cgroups
+
+
+class _SlowCommands(Delegating):
+    """A sandbox whose every command takes `delay_s` (a CLI sandbox starting an interpreter)."""
+
+    def __init__(self, inner, delay_s: float):
+        super().__init__(inner)
+        self.delay_s = delay_s
+
+    def init(self, box):
+        time.sleep(self.delay_s)
+        super().init(box)
+
+    def run(self, box, command, limits, files):
+        time.sleep(self.delay_s)
+        return super().run(box, command, limits, files)
+
+    def cleanup(self, box):
+        time.sleep(self.delay_s)
+        return super().cleanup(box)
+
+
+def test_the_watchdog_counts_returning_commands_as_progress(tmp_path):
+    """A slow sandbox is not a stuck one: its execution takes longer than the stall time (three
+    1.5 s commands against a 4 s watchdog), but its commands keep returning, so it does not fire."""
+    inner = BuiltinTarget(box_root=str(tmp_path / "boxes"), cgroup_name=f"wd-slow-{PID}")
+    box = BOX_BASE + 111
+    journal = Journal(tmp_path / "history.jsonl")
+    runner = Runner(_SlowCommands(inner, 1.5), journal, [box], prepare_programs(["python/ok_sum"]))
+    sub = Submission(0, "python/ok_sum", "python", "OK", "normal", Limits(2.0, 4.0, 96, 32, 64))
+    try:
+        with Watchdog(runner, journal, stall_s=4.0) as dog:
+            runner.run(iter([sub]), keep_going=lambda n: n < 1)
+        assert not dog.fired
+        assert runner.stats.done == 1 and runner.stats.commands == 3
+    finally:
+        journal.close()
+        inner.recover()
+        inner.close()  # its parent cgroups
 
 
 def _events(journal: Journal) -> list[dict]:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 from refbox_fixtures import BOX_B, PID
@@ -133,3 +134,47 @@ def test_not_root_names_the_part_that_needs_root():
     finally:
         os.seteuid(0)
     assert "needs root" in str(err.value)
+
+
+def test_the_box_commands_start_without_the_pipeline(where):
+    """`python -m reliability box ...` (what a CLI sandbox script calls three times per execution)
+    imports the refbox alone: neither the pipeline's CLI nor jsonschema (for valid state files)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "reliability", "box", "status", *where],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "reliability.refbox.cli" in imported
+    assert not imported & {"reliability.cli", "reliability.stages", "reliability.runner", "jsonschema"}
+
+
+def test_a_command_on_a_busy_box_waits_its_turn_or_is_refused_with_lock_wait_0(where):
+    """Each box command is a process holding the box lock while it works. A cleanup that arrives while
+    a run holds it waits for it (a judge's cleanup right after a racing command must not leave the
+    box initialised); with --lock-wait 0 it is refused at once, naming the holder."""
+    box = ["--box", str(BOX_B)]
+    assert refbox_cli("init", *box, *where).returncode == 0
+    cmd = [sys.executable, "-m", "reliability.refbox.cli", "box"]
+    run = subprocess.Popen(
+        [*cmd, "run", *box, *where, "--wall-time", "5", "--", "sleep", "1.5"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while json.loads(refbox_cli("status", *box, *where).stdout).get("pids") == []:
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.05)
+        refused = refbox_cli("cleanup", *box, *where, "--lock-wait", "0")
+        assert refused.returncode == 1 and "busy (held by pid " in json.loads(refused.stdout)["error"]
+        waited = refbox_cli("cleanup", *box, *where)
+        assert json.loads(run.communicate(timeout=30)[0])["verdict"] == "OK"
+    finally:
+        run.kill()
+        run.wait()
+    assert waited.returncode == 0 and json.loads(waited.stdout)["ok"] is True, waited.stdout

@@ -58,7 +58,7 @@ def test_the_watchdog_firing_is_a_deadlock_with_the_stacks(tmp_path):
     result = build(tmp_path, watchdog=fired, watchdog_s=30)[cc.DEADLOCK]
     assert result.status == "failed" and "after 12 executions" in result.message
     assert result.evidence == [
-        "no execution finished for 30.0 s with 4 in flight",
+        "no sandbox command returned for 30.0 s with 4 in flight",
         "worker-1: File b.py, line 2 <- File a.py, line 1",
     ]
     assert build(tmp_path / "b", watchdog_s=30)[cc.DEADLOCK].status == "passed"

@@ -220,7 +220,9 @@ def test_a_degradation_is_on_top_and_its_groups_are_a_table_with_the_windows_it_
     assert 'Degradation check: <span class="mark o-failed">FAIL</span>' in overhead
     # The check compares the first and last quarter (10 runs each) of the 40, started 2 s apart; the
     # table's row is the check's own group, in red, with the windows the plot shades.
-    (group,) = [g for g in degradation.compare(analysis.history)[0] if g.metric == "overhead"]
+    (group,) = [
+        g for g in degradation.compare(analysis.history, degradation.THRESHOLD)[0] if g.metric == "overhead"
+    ]
     t0 = series.start_time(analysis.history)
     assert (group.language, group.verdict, group.runs_per_window) == ("cpp", "OK", 10)
     assert group.early_s[1] - group.early_s[0] == pytest.approx(18.0, abs=0.5)
@@ -242,7 +244,9 @@ def test_the_overhead_plot_shades_exactly_the_windows_compared(tmp_path, monkeyp
     monkeypatch.setattr(Axes, "axvspan", lambda ax, a, b, **kw: spans.append((a, b)) or real(ax, a, b, **kw))
     analysis = analyze(degrading_run(tmp_path))
     html.render_html(analysis)
-    (group,) = [g for g in degradation.compare(analysis.history)[0] if g.metric == "overhead"]
+    (group,) = [
+        g for g in degradation.compare(analysis.history, degradation.THRESHOLD)[0] if g.metric == "overhead"
+    ]
     t0 = series.start_time(analysis.history)
     early, late = (group.early_s[0] - t0, group.early_s[1] - t0), (group.late_s[0] - t0, group.late_s[1] - t0)
     assert spans == [pytest.approx(early), pytest.approx(late)]
@@ -326,7 +330,7 @@ def test_no_legend_covers_the_data_and_none_is_cut_off(failing_dir):
     figures = [
         _drawn(plots.queue_figure, series.queue_samples(history)),
         _drawn(plots.verdict_mix_figure, series.verdict_mix(history)),
-        _drawn(plots.overhead_figure, series.overhead_by_language(history), [], 0.0, 0.1),
+        _drawn(plots.overhead_figure, series.overhead_by_language(history), [], 0.0),
     ]
     for fig in figures:
         for ax in fig.axes:

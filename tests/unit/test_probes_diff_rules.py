@@ -7,6 +7,7 @@ tests/integration/test_probes_planted_leaks.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -235,6 +236,20 @@ def test_new_temp_entries_leak_and_name_their_kind() -> None:
         temp=[{"path": "/run/refbox/3", "kind": "dir"}, {"path": "/tmp/refbox/f", "kind": "file"}],
     )
     assert run(after).temp_dirs == ["temp dir /run/refbox/3", "temp file /tmp/refbox/f"]
+
+
+def test_a_directory_holding_declared_state_files_is_not_a_temp_leak() -> None:
+    """A sandbox that makes its state directory on first use declared it (owns/state_files): the
+    directory named literally on the way to them is noise; a wildcard step excuses no box directory."""
+    owned = dataclasses.replace(OWNED, state_files=["/run/refbox/.state/*/state.json", "/run/refbox/*/meta"])
+    after = with_(
+        BASE,
+        temp=[{"path": "/run/refbox/.state", "kind": "dir"}, {"path": "/run/refbox/3", "kind": "dir"}],
+    )
+    leaks = run(after, owned=owned)
+    assert leaks.temp_dirs == ["temp dir /run/refbox/3"]
+    assert leaks.noise == ["temp dir /run/refbox/.state: holds the target's declared state files"]
+    assert run(after).temp_dirs == ["temp dir /run/refbox/.state", "temp dir /run/refbox/3"]
 
 
 def test_snapshots_of_different_boots_are_refused() -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reliability.compare.output import NO_BASELINE_SUITE
+from reliability.stages import NAMES as STAGE_NAMES
+
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 NAMES = ("ci.yml", "reliability.yml", "release-gate.yml", "preprod.yml")
 
@@ -60,13 +63,48 @@ def test_weekly_run_has_the_plans_sizes_and_a_strict_junit_reporter() -> None:
     assert uploads and all(s.get("if") == "always()" for s in uploads)
 
 
-def test_release_gate_runs_on_rc_tags_at_release_profile_and_gates() -> None:
+def test_release_gate_runs_every_stage_as_a_matrix_at_release_profile_and_gates_on_all() -> None:
     doc = _load("release-gate.yml")
-    assert any("rc" in tag for tag in doc["on"]["push"]["tags"])
-    assert "--profile release" in _run_lines(doc)
+    assert doc["on"]["push"]["tags"] == ["v*"]  # release candidates and releases
+    stages_job = doc["jobs"]["stages"]
+    assert sorted(stages_job["strategy"]["matrix"]["stage"]) == sorted(STAGE_NAMES)
+    assert stages_job["strategy"]["fail-fast"] is False  # a failing stage hides no other
+    assert stages_job["timeout-minutes"] <= 360  # GitHub's limit for a job
+    runs = _run_lines({"jobs": {"stages": stages_job}})
+    assert "nox -s ${{ matrix.stage }} -- --profile release --seed" in runs
+    uploads = [s for s in stages_job["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert uploads[0]["with"]["name"] == "release-${{ matrix.stage }}" and uploads[0]["if"] == "always()"
     gate_job = doc["jobs"]["gate"]
     assert gate_job["needs"] == "stages" and gate_job["if"] == "always()"
-    assert any("nox -s gate" in s.get("run", "") for s in gate_job["steps"])
+    gate_run = next(s["run"] for s in gate_job["steps"] if "nox -s gate" in s.get("run", ""))
+    expect = gate_run.split("--expect ")[1].split()[0]
+    assert sorted(expect.split(",")) == sorted(STAGE_NAMES)
+
+
+def test_release_gate_compares_with_the_last_release_and_a_release_publishes_its_runs() -> None:
+    doc = _load("release-gate.yml")
+    steps = doc["jobs"]["gate"]["steps"]
+    names = [s.get("name", "") for s in steps]
+    assert names.index("Compare with the last release") < names.index("Gate")
+    compare = steps[names.index("Compare with the last release")]["run"]
+    assert "nox -s compare -- baseline/runs runs" in compare and "--skip-without-baseline" in compare
+    gate_run = steps[names.index("Gate")]["run"]
+    assert f'--allow-skipped "{NO_BASELINE_SUITE}"' in gate_run  # only the suite without a baseline
+    publish = doc["jobs"]["publish-baseline"]
+    assert publish["needs"] == "gate" and "-rc" in publish["if"]
+    assert publish["permissions"] == {"contents": "write"}
+    fetched = steps[names.index("The baseline, the last release's published runs")]["run"]
+    published = _run_lines({"jobs": {"p": publish}})
+    assert 'gh release upload "$TAG" "reliability-runs-$TAG.tar.gz"' in published
+    assert 'gh release download "$last" --pattern "reliability-runs-$last.tar.gz"' in fetched
+
+
+def test_the_readme_says_what_the_release_gate_does() -> None:
+    readme = (WORKFLOWS.parents[1] / "README.md").read_text()
+    doc = _load("release-gate.yml")
+    gate_run = next(s["run"] for s in doc["jobs"]["gate"]["steps"] if "nox -s gate" in s.get("run", ""))
+    assert f"--expect {gate_run.split('--expect ')[1].split()[0]}" in readme
+    assert "one job per stage" in readme and "docs/release.md" in readme
 
 
 def test_preprod_provisions_runs_smoke_across_the_fleet_and_gates() -> None:

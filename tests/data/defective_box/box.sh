@@ -8,6 +8,8 @@
 #   leave_box_dir     the box directory made again after a cleanup that said ok
 #   wrong_verdict     an OK run reported as RE
 #   slowdown          every init waits longer than the one before (N*N*8 ms for the N-th)
+#   allow_namespaces  the program runs without the seccomp filter: it can create namespaces
+#   dirty_clean       a cleanup of a box that was never initialised leaves its directory behind
 # Without defects the script execs the CLI: the process the pipeline starts (and the crash stage kills)
 # is the sandbox itself, as in docs/targets.md. $PYTHON is the interpreter with this package.
 root=$1; cgroup=$2; defects=$3; action=$4; shift 4
@@ -21,7 +23,8 @@ for defect in $(echo "$defects" | tr , ' '); do
     no_run_lock) points=$points,defect.skip_lock ;;
     leave_box_cgroup) points=$points,defect.leave_cgroup ;;  # the refbox's own: box-N made again
     wrong_verdict) points=$points,defect.wrong_verdict ;;
-    leave_box_dir | slowdown) ;;  # done by this script, below
+    allow_namespaces) points=$points,defect.allow_namespaces ;;
+    leave_box_dir | slowdown | dirty_clean) ;;  # done by this script, below
     *) echo "box.sh: unknown defect '$defect'" >&2; exit 2 ;;
   esac
 done
@@ -40,6 +43,12 @@ if has slowdown && [ "$action" = init ]; then
   n=$(wc -l <"$count")
   ms=$((n * n * 8))
   sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+fi
+
+if has dirty_clean && [ "$action" = cleanup ] && [ ! -e "$root/$2" ]; then
+  # ARGS are "--box N": a box never initialised gets a directory from its cleanup (isolate 1.10.1 does).
+  "$PYTHON" -m reliability box cleanup --root "$root" --cgroup-name "$cgroup" "$@" || exit
+  exec mkdir -p "$root/$2"
 fi
 
 if has leave_box_dir && [ "$action" = cleanup ]; then
