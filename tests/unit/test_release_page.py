@@ -1,6 +1,6 @@
 """The release page and its Markdown summary, from the gate's reading of a real reports directory: the
-stages' JUnit written by the pipeline's own writer, a regression suite as `reliability compare` writes
-it, and the runs the suites name. Headless Chromium checks the layout (tests/integration)."""
+stages' JUnit written by the pipeline's own writer, a regression suite by the comparison's own writer,
+and the runs the suites name. Headless Chromium checks the layout (tests/integration)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,28 @@ import shutil
 from pathlib import Path
 
 import pytest
-from junit_xml import TestCase as Case
-from junit_xml import TestSuite as Suite
-from junit_xml import to_xml_report_string
 from report_histories import failing_run
 from synthetic_history import HistoryBuilder, clean_runs
 
 from reliability import cli
 from reliability.analyze import analyze, write_reports
+from reliability.checks.base import failed, passed
+from reliability.compare import output
+from reliability.compare.findings import Finding
 from reliability.report import release, summary
 
-REGRESSION = "regression vs 0.0.9"
+REGRESSION = output.suite_name("0.0.9")
 SLOWER = "stress cpp OK overhead p50"
 
 
-def _regression_xml(path: Path) -> None:
-    """One regression with its evidence, one comparison that held."""
-    slow = Case(SLOWER, classname="reliability.compare")
-    slow.add_failure_info(
-        message="+31.0% (95% CI +22.1% .. +40.3%), over 10%", output="baseline 12.0 ms\ncandidate 15.7 ms"
+def _regression_xml(reports: Path) -> None:
+    """Through the comparison's own writer: one regression with its evidence, one comparison that held."""
+    slow = failed(
+        SLOWER, "+31.0% (95% CI +22.1% .. +40.3%), over 10%", ["baseline 12.0 ms", "candidate 15.7 ms"]
     )
-    same = Case("stress wrong-verdict rate", classname="reliability.compare")
-    path.write_text(to_xml_report_string([Suite(REGRESSION, [slow, same])], encoding="utf-8"))
+    held = passed("stress: wrong-verdict rate not higher than the baseline", "0/31 -> 0/31")
+    findings = [Finding("stress", "slowdown", slow), Finding("stress", "verdicts", held)]
+    output.write(reports, REGRESSION, findings, {}, [])
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def reports(tmp_path_factory) -> Path:
         b.end()
         b.journal.close()
         write_reports(analyze(b.run_dir), out / "h2")
-    _regression_xml(out / "regression.xml")
+    _regression_xml(out)
     return out
 
 
@@ -189,11 +189,8 @@ def test_no_baseline_yet_is_a_visible_skip_which_the_gate_may_allow(reports, tmp
     monkeypatch.delenv(summary.STEP_SUMMARY_ENV, raising=False)
     copy = tmp_path / "reports"
     shutil.copytree(reports / "h2", copy / "h2")  # the passing host alone
-    none = Case("compared with the baseline", classname="reliability.regression")
-    none.add_skipped_info(
-        message="no baseline: baseline/ holds no run (no release has published its runs yet)"
-    )
-    (copy / "regression.xml").write_text(to_xml_report_string([Suite("regression (no baseline)", [none])]))
+    reason = "no baseline: baseline/ holds no run (no release has published its runs yet)"
+    output.write(copy, output.NO_BASELINE_SUITE, output.no_baseline(reason), {}, [])
     assert cli.main(["report", "--release", str(copy)]) == 1  # all skipped: the gate fails it, and says why
     page = (copy / "release.html").read_text()
     verdict = page.split('id="failures"')[0]
