@@ -153,7 +153,16 @@ def queue_figure(points: list[QueuePoint]):
     xs = [p.at_s for p in points]
     ax.step(xs, [p.depth for p in points], where="post", label="queue depth", color=style.SERIES[0])
     ax.step(xs, [p.in_flight for p in points], where="post", label="in flight", color=style.SERIES[1])
-    ax.plot(xs, [p.capacity for p in points], ":", color="#57606a", label="queue capacity")
+    # On top of the depth steps: a full queue sits exactly on its capacity.
+    ax.plot(
+        xs,
+        [p.capacity for p in points],
+        ":",
+        color="#1f2328",
+        linewidth=1.4,
+        zorder=3,
+        label="queue capacity",
+    )
     ax.set_xlabel(TIME_AXIS)
     ax.set_ylabel("submissions")
     _whole_numbers(ax)
