@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from reliability.checks import degradation
+from reliability.checks.base import CheckResult
 from reliability.errors import UsageError
 from reliability.report import plots, series, style
 from reliability.report.analysis import Analysis, properties
@@ -115,8 +116,16 @@ def verdict_section(analysis: Analysis, ids: str = "", failures: bool = True) ->
     return "\n".join(parts)
 
 
+def _said(check: CheckResult) -> str:
+    """A check's message; the degradation check's skip lists every group left out, which its table in
+    the overhead section shows one row each, so the message is cut to its first clause."""
+    if check.name == degradation.NAME and check.status == "skipped":
+        return check.message.split(": ", 1)[0]
+    return check.message
+
+
 def checks_section(analysis: Analysis, ids: str = "") -> str:
-    rows = [(MARK[c.status], c.name, c.message) for c in analysis.checks]
+    rows = [(MARK[c.status], c.name, _said(c)) for c in analysis.checks]  # each group: see the overhead
     outcomes = [style.outcome_class(c.status) for c in analysis.checks]
     return _section(
         ids,
@@ -165,11 +174,9 @@ def _overhead_section(analysis: Analysis, ids: str, why_not: str | None) -> str:
 
 def _degradation_table(check, compared, too_few: list[str], history, threshold: float) -> str:
     """The check's groups, one row each: its windows, medians, change and interval, slow ones in red."""
-    # A skip's message lists every group left out: the table below says that, one row each.
-    said = check.message.split(": ", 1)[0] if check.status == "skipped" else check.message
     headline = (
         f'<h3>Degradation check: <span class="mark {style.outcome_class(check.status)}">{MARK[check.status]}</span>'
-        f" {esc(said)}</h3><p>A group fails when its late window is more than {threshold:.0%} slower than its"
+        f" {esc(_said(check))}</h3><p>A group fails when its late window is more than {threshold:.0%} slower than its"
         " early one and the whole confidence interval of that ratio lies above 1.</p>"
     )
     out = headline

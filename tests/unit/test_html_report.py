@@ -272,6 +272,8 @@ def test_checks_are_coloured_by_outcome_and_a_skipped_degradation_is_a_table(fai
         in overhead
     )
     assert '<tr class="o-skipped"><td>cpp OK overhead</td><td>11 runs, need 32</td></tr>' in overhead
+    assert "need 32" not in checks  # the table of every check says why in one clause, not per group
+    assert "<td>too few runs to compare early and late windows</td>" in checks
 
 
 def test_host_resources_come_from_the_samples_over_the_run(failing_dir, no_matplotlib):
