@@ -145,15 +145,19 @@ def _gate_table(result: GateResult) -> str:
     return f'<table id="gate-table"><tr>{head}</tr>{"".join(body)}</table>'
 
 
-def _failure(case: GateCase, where: str, fallback: str) -> str:
-    """A failed case as a card: where, what, its evidence (scrolls past a few lines), its replay commands."""
+def _failure(case: GateCase, where: str, rerun: str | None) -> str:
+    """A failed case as a card: where, what (at most three lines; the whole in its title), its evidence
+    (scrolls past a few lines), and for a stage's check (rerun not None) its replay commands. A
+    regression's replays are its stage's: on that stage's card, once."""
     evidence, commands = split_replays(case.text)
-    commands = commands or ([fallback] if fallback else [])
+    if rerun is None:
+        evidence, commands = case.text.splitlines(), []
+    commands = commands or ([rerun] if rerun else [])
     replay = "".join(f'<div>replay: <code class="replay">{esc(c)}</code></div>' for c in commands)
     shown = "\n".join(evidence) or "(no evidence recorded)"
     return (
         f'<div class="failure o-failed"><h3><span class="mark o-failed">{esc(case.outcome.upper())}</span> '
-        f"{esc(where)}{esc(case.name)}</h3><p>{esc(case.message)}</p>"
+        f'{esc(where)}{esc(case.name)}</h3><p class="said" title="{esc(case.message)}">{esc(case.message)}</p>'
         f'<div class="evidence">{esc(shown)}</div>{replay}</div>'
     )
 
@@ -187,7 +191,7 @@ def _regressions(result: GateResult, reports_dir: Path) -> str:
             f'<h3><span class="mark {style.outcome_class(row.verdict)}">{esc(row.verdict)}</span> '
             f"{esc(row.suite)}: {len(bad)} regression(s) in {row.tests} comparison(s)</h3>"
         )
-        out += [_failure(c, "", "") for c in bad]
+        out += [_failure(c, "", None) for c in bad]
         table = _cases_table(("status", "comparison", "result"), cases)
         out.append(f"<details{'' if bad else ' open'}><summary>every comparison</summary>{table}</details>")
     return "\n".join(out) + "</section>"

@@ -61,14 +61,15 @@ th{background:#f6f8fa;font-weight:600}td.num{text-align:right;font-variant-numer
 .evidence{font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;background:#f6f8fa;padding:.4em .6em;
 margin:.2em 0 .4em;max-height:7.2em;overflow:auto;border:1px solid #d0d7de;border-radius:4px}
 .replay{font:12px ui-monospace,monospace;background:#eef2ff;padding:.15em .4em;border-radius:3px;
-display:inline-block;word-break:break-all}
+overflow-wrap:anywhere}
 .note{background:#fff8c5;padding:.4em .8em;border-left:4px solid #d4a72c}
 img.plot{max-width:100%;display:block;margin:.5em 0}code{font-size:12px}
 details>summary{cursor:pointer;color:#57606a}
-.top{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:0 24px;align-items:start}
+.top{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 24px;align-items:start}
 @media (max-width:1000px){.top{display:block}}
 .failure{border-left:4px solid #b00020;padding:.1em .7em .5em;margin:.5em 0;border-radius:3px}
 .failure h3{margin:.3em 0 .1em}.failure p{margin:.1em 0 .3em}
+.said{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}
 section.stage{margin-top:1.6em;padding-top:.4em;border-top:4px solid #d0d7de}
 """ + _outcome_css()
 
