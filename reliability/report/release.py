@@ -145,7 +145,13 @@ def _gate_table(result: GateResult) -> str:
     return f'<table id="gate-table"><tr>{head}</tr>{"".join(body)}</table>'
 
 
-def _failure(case: GateCase, where: str, rerun: str | None) -> str:
+def _compact(cards: int) -> str:
+    """The cards' class in a column of `cards`: past two, shorter messages and evidence, so that the
+    verdict and every card of up to four stay above the fold of a 1400 x 900 window."""
+    return " compact" if cards > 2 else ""
+
+
+def _failure(case: GateCase, where: str, rerun: str | None, compact: str = "") -> str:
     """A failed case as a card: where, what (at most three lines; the whole in its title), its evidence
     (scrolls past a few lines), and for a stage's check (rerun not None) its replay commands. A
     regression's replays are its stage's: on that stage's card, once."""
@@ -156,7 +162,7 @@ def _failure(case: GateCase, where: str, rerun: str | None) -> str:
     replay = "".join(f'<div>replay: <code class="replay">{esc(c)}</code></div>' for c in commands)
     shown = "\n".join(evidence) or "(no evidence recorded)"
     return (
-        f'<div class="failure o-failed"><h3><span class="mark o-failed">{esc(case.outcome.upper())}</span> '
+        f'<div class="failure o-failed{compact}"><h3><span class="mark o-failed">{esc(case.outcome.upper())}</span> '
         f'{esc(where)}{esc(case.name)}</h3><p class="said" title="{esc(case.message)}">{esc(case.message)}</p>'
         f'<div class="evidence">{esc(shown)}</div>{replay}</div>'
     )
@@ -175,7 +181,8 @@ def _failures(result: GateResult, stages: list[StageReport]) -> str:
         out.append("<p>None: every check of every stage passed or was skipped with a reason.</p>")
     for case in failed:
         key = (case.file, case.suite)
-        out.append(_failure(case, f"{hosts.get(key, '-')} · {case.suite}: ", reruns.get(key, "")))
+        where = f"{hosts.get(key, '-')} · {case.suite}: "
+        out.append(_failure(case, where, reruns.get(key, ""), _compact(len(failed))))
     return "\n".join(out) + "</section>"
 
 
@@ -191,7 +198,7 @@ def _regressions(result: GateResult, reports_dir: Path) -> str:
             f'<h3><span class="mark {style.outcome_class(row.verdict)}">{esc(row.verdict)}</span> '
             f"{esc(row.suite)}: {len(bad)} regression(s) in {row.tests} comparison(s)</h3>"
         )
-        out += [_failure(c, "", None) for c in bad]
+        out += [_failure(c, "", None, _compact(len(bad))) for c in bad]
         table = _cases_table(("status", "comparison", "result"), cases)
         out.append(f"<details{'' if bad else ' open'}><summary>every comparison</summary>{table}</details>")
     return "\n".join(out) + "</section>"

@@ -70,6 +70,7 @@ details>summary{cursor:pointer;color:#57606a}
 .failure{border-left:4px solid #b00020;padding:.1em .7em .5em;margin:.5em 0;border-radius:3px}
 .failure h3{margin:.3em 0 .1em}.failure p{margin:.1em 0 .3em}
 .said{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}
+.compact .said{-webkit-line-clamp:1}.compact .evidence{max-height:3.2em}
 section.stage{margin-top:1.6em;padding-top:.4em;border-top:4px solid #d0d7de}
 """ + _outcome_css()
 

@@ -203,3 +203,16 @@ def test_no_baseline_yet_is_a_visible_skip_which_the_gate_may_allow(reports, tmp
     assert "no release has published its runs yet" in regressions
     assert cli.main(["report", "--release", str(copy), "--allow-skipped", "regression (no baseline)"]) == 0
     assert "release candidate: PASSED" in (copy / "release.html").read_text()
+
+
+def test_past_two_cards_a_column_gets_compact_cards(reports, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    assert "o-failed compact" not in _page(reports)  # two failed checks, one regression: full cards
+    copy = tmp_path / "reports"
+    shutil.copytree(reports, copy)
+    worse = [
+        Finding("stress", f"rule{i}", failed(f"stress: rule {i}", "worse", ["evidence"])) for i in range(3)
+    ]
+    output.write(copy, REGRESSION, worse, {}, [])
+    regressions = _page(copy).split('id="regressions"')[1]
+    assert regressions.count('<div class="failure o-failed compact">') == 3
