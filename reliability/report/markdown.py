@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reliability.gate import GateCase, GateResult
 from reliability.report.analysis import Analysis
-from reliability.report.release import REGRESSION_FILE, host_label, is_regression, split_replays
+from reliability.report.release import REGRESSION_FILE, host_label, is_regression, split_replays, stage_table
 from reliability.report.summary import EVIDENCE_SHOWN, MARK, executions_text, facts, leaks_text, verdicts_text
 
 
@@ -67,14 +67,9 @@ def release_markdown(result: GateResult, reports_dir: Path) -> str:
     word = "PASSED" if result.ok else "FAILED"
     lines = [f"## {':white_check_mark:' if result.ok else ':x:'} release candidate: {word}", ""]
     hosts = {(r.file, r.suite): host_label(result, r) for r in result.rows}
-    stages = sorted({r.suite for r in result.rows if not is_regression(r.suite)})
+    stages, rows = stage_table(result)
     lines += ["| host | " + " | ".join(cell(s) for s in stages) + " |", "|---" * (len(stages) + 1) + "|"]
-    cells: dict[str, dict[str, str]] = {}
-    for r in result.rows:
-        if not is_regression(r.suite):
-            cells.setdefault(hosts[(r.file, r.suite)], {})[r.suite] = r.verdict
-    for host, row in sorted(cells.items()):
-        lines.append(f"| {cell(host)} | " + " | ".join(row.get(s, "missing") for s in stages) + " |")
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     failed = [c for c in result.failures() if not is_regression(c.suite)]
     lines += ["", f"### Failed checks ({len(failed)})", ""]
     lines += [line for c in failed for line in _case_lines(c, f"{hosts[(c.file, c.suite)]} · {c.suite}")]

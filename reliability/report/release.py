@@ -130,18 +130,23 @@ def _verdict(result: GateResult, stages: list[StageReport]) -> str:
     return "\n".join(parts) + "</section>"
 
 
-def _gate_table(result: GateResult) -> str:
+def stage_table(result: GateResult) -> tuple[list[str], list[list[str]]]:
+    """The gate's host x stage table without the comparison: (stages, [host, verdict per stage] rows)."""
     rows = [r for r in result.rows if not is_regression(r.suite)]
     hosts, stages, cells = host_stage_cells(rows)
     labels = {host_of(r): host_label(result, r) for r in rows}
+    return stages, [[labels.get(h, h), *(cells.get((h, s), "missing") for s in stages)] for h in hosts]
+
+
+def _gate_table(result: GateResult) -> str:
+    stages, rows = stage_table(result)
     head = "".join(f"<th>{esc(s)}</th>" for s in ["host", *stages])
-    body = []
-    for h in hosts:
-        tds = []
-        for s in stages:
-            verdict = cells.get((h, s), "missing")
-            tds.append(f'<td class="mark {style.outcome_class(verdict)}">{esc(verdict)}</td>')
-        body.append(f"<tr><th>{esc(labels.get(h, h))}</th>{''.join(tds)}</tr>")
+    body = [
+        f"<tr><th>{esc(host)}</th>"
+        + "".join(f'<td class="mark {style.outcome_class(v)}">{esc(v)}</td>' for v in verdicts)
+        + "</tr>"
+        for host, *verdicts in rows
+    ]
     return f'<table id="gate-table"><tr>{head}</tr>{"".join(body)}</table>'
 
 
