@@ -72,8 +72,16 @@ def fleet(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """HTML report (reports/<stage>.html) of the newest run of each stage, or of the runs given after --."""
+    """HTML report (reports/<stage>.html) of the newest run of each stage, or of the runs given after --;
+    `-- --release [REPORTS_DIR]`: one page for the release candidate (reports/release.html)."""
     _install(session, "[report]")
+    if session.posargs[:1] == ["--release"]:
+        rest = session.posargs[1:]
+        if not rest or rest[0].startswith("-"):
+            rest = ["reports", *rest]
+        # exit 1 means the gate failed: the page shows why, so it is not a failure of this session
+        session.run("reliability", "report", "--release", *rest, success_codes=[0, 1])
+        return
     runs = session.posargs or _newest_runs(Path("runs"))
     if not runs:
         session.error("no run directories under runs/: run a stage first (nox -s stress leaks)")

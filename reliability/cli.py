@@ -121,6 +121,11 @@ def _cmd_report(args) -> int:
     from reliability.analyze import analyze, refuse_to_replace_newer, write_reports
     from reliability.report.summary import print_summary
 
+    if args.release:
+        return _cmd_release(args)
+    if args.expect is not None or args.allow_skipped is not None:
+        raise UsageError("--expect and --allow-skipped go with --release (the gate of a release page)")
+
     analysis = analyze(Path(args.run_dir))
     if args.reports is None:  # next to the run: the gate's reports/ keeps the newest run's verdict
         reports = Path(args.run_dir)
@@ -140,17 +145,73 @@ def _cmd_report(args) -> int:
     return 0 if analysis.ok else 1
 
 
+def _cmd_release(args) -> int:
+    """The release page: the gate's result over REPORTS_DIR, then every stage's run, analysed again."""
+    from reliability.analyze import analyze
+    from reliability.gate import gate
+    from reliability.report import release
+
+    reports = Path(args.run_dir)
+    if args.reports is not None:
+        raise UsageError("--release reads REPORTS_DIR and writes nothing there but the page: drop --reports")
+    if not reports.is_dir():
+        raise UsageError(f"{reports}: no such reports directory")
+    result = gate(reports, expect=_gate_expect(args), allow_skipped=_gate_allowed(args))
+    stages = []
+    for row in release.stage_rows(result):
+        host = release.host_label(result, row)
+        run_dir = release.find_run_dir(result, reports, row)
+        if run_dir is None:
+            stages.append(release.StageReport(row, host, None, release.why_no_run(result, row)))
+            continue
+        try:
+            stages.append(release.StageReport(row, host, analyze(run_dir), ""))
+        except (UsageError, OSError, ValueError) as exc:  # an unreadable history: say so, show the rest
+            stages.append(release.StageReport(row, host, None, f"{run_dir}: {exc}"))
+    page = release.render_release(result, reports, stages)
+    try:
+        path = release.write_release(page, reports, args.html)
+    except OSError as exc:
+        raise UsageError(f"cannot write the release page: {exc.strerror or exc}") from None
+    print(f"release page: {path}")
+    from reliability.report.markdown import release_markdown
+    from reliability.report.summary import append_to_step_summary
+
+    append_to_step_summary(lambda: release_markdown(result, reports))
+    print(f"gate: {'PASSED' if result.ok else 'FAILED'} ({len(result.reasons)} reason(s))")
+    return 0 if result.ok else 1
+
+
+def _gate_expect(args) -> list[str] | None:
+    """The stages named; "all" stands for every stage, as in `run all`; other names (a fleet's "fleet")
+    as they are."""
+    named = [s for s in (args.expect or "").split(",") if s]
+    return [n for s in named for n in (STAGE_NAMES if s == "all" else [s])] or None
+
+
+def _gate_allowed(args) -> set[str]:
+    return {s for s in (args.allow_skipped or "").split(",") if s}
+
+
+def _add_gate_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--expect", help="comma-separated stages that must have a report (all: every stage)")
+    p.add_argument(
+        "--allow-skipped",
+        nargs="?",
+        const="*",
+        metavar="STAGES",
+        help="pass a suite whose testcases were all skipped: these comma-separated stages, or any without STAGES",
+    )
+
+
 def _cmd_gate(args) -> int:
     from reliability.gate import format_markdown, format_table, gate
 
     reports = Path(args.reports_dir)
     if args.summary and not Path(args.summary).parent.is_dir():
         raise UsageError(f"--summary {args.summary}: no such directory {Path(args.summary).parent}")
-    # "all" stands for every stage, as in `run all`; other names (e.g. a fleet's "fleet") as they are
-    named = [s for s in (args.expect or "").split(",") if s]
-    expect = [n for s in named for n in (STAGE_NAMES if s == "all" else [s])] or None
-    allowed = {s for s in (args.allow_skipped or "").split(",") if s}
-    result = gate(reports, expect=expect, allow_skipped=allowed)  # a missing directory is a reason
+    # a missing directory is a reason too: the summary says so
+    result = gate(reports, expect=_gate_expect(args), allow_skipped=_gate_allowed(args))
     if args.summary:  # appended: a CI step summary file ($GITHUB_STEP_SUMMARY) collects every step's
         with open(args.summary, "a", encoding="utf-8") as f:
             f.write(format_markdown(result))
@@ -210,8 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(run)
     run.set_defaults(func=_cmd_run)
 
-    report = sub.add_parser("report", help="re-derive checks and reports from a run's history")
-    report.add_argument("run_dir")
+    report = sub.add_parser(
+        "report", help="re-derive checks and reports from a run's history, or a release candidate's page"
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory; with --release, REPORTS_DIR")
     report.add_argument(
         "--reports", help="write STAGE.xml here (default: into RUN_DIR; never over a newer run's report)"
     )
@@ -220,20 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="",
         metavar="PATH",
-        help="also write HTML (default: STAGE.html next to the JUnit: the run directory without --reports)",
+        help="also write HTML (default: STAGE.html next to the JUnit: the run directory without --reports;"
+        " with --release, REPORTS_DIR/release.html)",
     )
+    report.add_argument(
+        "--release",
+        action="store_true",
+        help="one page for a release candidate: the gate over REPORTS_DIR, its failures, the comparison"
+        " with the baseline (regression.xml), then every stage",
+    )
+    _add_gate_flags(report)
     report.set_defaults(func=_cmd_report)
 
     gate = sub.add_parser("gate", help="fail on any failed, missing or empty report")
     gate.add_argument("reports_dir")
-    gate.add_argument("--expect", help="comma-separated stages that must have a report")
-    gate.add_argument(
-        "--allow-skipped",
-        nargs="?",
-        const="*",
-        metavar="STAGES",
-        help="pass a suite whose testcases were all skipped: these comma-separated stages, or any without STAGES",
-    )
+    _add_gate_flags(gate)
     gate.add_argument(
         "--summary", metavar="FILE", help="also append the verdict as Markdown (e.g. $GITHUB_STEP_SUMMARY)"
     )

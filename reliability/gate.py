@@ -32,12 +32,28 @@ class GateRow(NamedTuple):
     verdict: str  # "pass", "FAIL", "ERROR", "EMPTY", "SKIPPED" (every testcase skipped) or "UNREADABLE"
 
 
+class GateCase(NamedTuple):
+    """One testcase as read, so a page can show each check and its evidence without reading JUnit again."""
+
+    file: str
+    suite: str
+    name: str
+    outcome: str  # "passed", "failure", "error" or "skipped"
+    message: str
+    text: str  # the element's body (a check's evidence), or a passed case's system-out
+
+
 @dataclass
 class GateResult:
     ok: bool
     rows: list[GateRow] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what passed only by an allowance, and why
+    cases: list[GateCase] = field(default_factory=list)
+    properties: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # of (file, suite)
+
+    def failures(self) -> list[GateCase]:
+        return [c for c in self.cases if c.outcome in ("failure", "error")]
 
 
 def gate(
@@ -48,24 +64,19 @@ def gate(
     root = Path(reports_dir)
     if not root.is_dir():
         return GateResult(False, [], [f"{root}: no such reports directory"])
-    rows: list[GateRow] = []
-    reasons: list[str] = []
-    notes: list[str] = []
+    result = GateResult(False)
     files = [f for f in sorted(root.rglob("*.xml")) if not is_merged(f)]  # derived, would count twice
     if not files:
-        reasons.append(f"{root}: no JUnit report (*.xml) found")
+        result.reasons.append(f"{root}: no JUnit report (*.xml) found")
     for path in files:
-        shown = str(path.relative_to(root))
-        file_rows, file_reasons, file_notes = _read_report(path, shown, allow_skipped)
-        rows += file_rows
-        reasons += file_reasons
-        notes += file_notes
-    found = {r.suite for r in rows}
+        _read_report(path, str(path.relative_to(root)), allow_skipped, result)
+    found = {r.suite for r in result.rows}
     for stage in expect or []:
         if stage not in found:
-            reasons.append(f"expected stage {stage!r}: no suite of that name in {root}")
-    reasons += _missing_per_host(rows, expect or [], found)
-    return GateResult(not reasons, rows, reasons, notes)
+            result.reasons.append(f"expected stage {stage!r}: no suite of that name in {root}")
+    result.reasons += _missing_per_host(result.rows, expect or [], found)
+    result.ok = not result.reasons
+    return result
 
 
 def _missing_per_host(rows: list[GateRow], expect: list[str], found: set[str]) -> list[str]:
@@ -82,37 +93,51 @@ def _missing_per_host(rows: list[GateRow], expect: list[str], found: set[str]) -
     ]
 
 
-def _read_report(path: Path, shown: str, allow_skipped: Collection[str]):
-    """(rows, reasons to fail, notes) of one file."""
+def _read_report(path: Path, shown: str, allow_skipped: Collection[str], into: GateResult) -> None:
+    """Adds one file's rows, reasons to fail, notes, cases and properties to `into`."""
+    unreadable = GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")
     try:
         top = ET.parse(path).getroot()
     except ET.ParseError as exc:
-        return [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")], [f"{shown}: malformed XML ({exc})"], []
+        into.rows.append(unreadable)
+        into.reasons.append(f"{shown}: malformed XML ({exc})")
+        return
     except OSError as exc:
-        return (
-            [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")],
-            [f"{shown}: unreadable ({exc.strerror or exc})"],
-            [],
-        )
+        into.rows.append(unreadable)
+        into.reasons.append(f"{shown}: unreadable ({exc.strerror or exc})")
+        return
     suites = (
         [top] if top.tag == "testsuite" else top.findall(".//testsuite") if top.tag == "testsuites" else []
     )
     if not suites:
-        return (
-            [GateRow(shown, "-", 0, 0, 0, 0, "UNREADABLE")],
-            [f"{shown}: not a JUnit report (root element <{top.tag}>, no <testsuite>)"],
-            [],
-        )
-    rows, reasons, notes = [], [], []
+        into.rows.append(unreadable)
+        into.reasons.append(f"{shown}: not a JUnit report (root element <{top.tag}>, no <testsuite>)")
+        return
     for suite in suites:
         row = _suite_row(suite, shown)
         allowed = row.verdict == "SKIPPED" and (ALL in allow_skipped or row.suite in allow_skipped)
         if allowed:
-            notes.append(f"{row.file}: suite {row.suite!r}: all skipped, allowed: {_skip_reasons(suite)}")
+            into.notes.append(
+                f"{row.file}: suite {row.suite!r}: all skipped, allowed: {_skip_reasons(suite)}"
+            )
             row = row._replace(verdict="skipped (allowed)")
-        rows.append(row)
-        reasons += _suite_reasons(suite, row)
-    return rows, reasons, notes
+        into.rows.append(row)
+        into.reasons += _suite_reasons(suite, row)
+        into.cases += [_case(shown, row.suite, case) for case in suite.findall("testcase")]
+        into.properties[(shown, row.suite)] = {
+            p.get("name", ""): p.get("value", "") for p in suite.iter("property")
+        }
+
+
+def _case(shown: str, suite: str, case: ET.Element) -> GateCase:
+    for outcome in ("error", "failure", "skipped"):  # the worst the case shows
+        found = case.find(outcome)
+        if found is not None:
+            return GateCase(shown, suite, case.get("name") or "", outcome, found.get("message") or "",
+                            (found.text or "").strip())  # fmt: skip
+    out = case.find("system-out")
+    text = (out.text or "").strip() if out is not None else ""
+    return GateCase(shown, suite, case.get("name") or "", "passed", "", text)
 
 
 def _suite_row(suite: ET.Element, shown: str) -> GateRow:
@@ -184,54 +209,58 @@ def host_of(row: GateRow) -> str:
     return host_of_file(row.file)
 
 
-def host_stage_cells(result: GateResult) -> list[tuple[str, ...]]:
-    """The host x stage table as rows, the header first: the worst verdict of each cell; "missing"
-    where a host lacks a stage others have."""
-    rank = {
-        "pass": 0,
-        "skipped (allowed)": 0,
-        "SKIPPED": 1,
-        "EMPTY": 1,
-        "FAIL": 2,
-        "ERROR": 3,
-        "UNREADABLE": 4,
-    }
+VERDICT_RANK = {
+    "pass": 0,
+    "skipped (allowed)": 0,
+    "SKIPPED": 1,
+    "EMPTY": 1,
+    "FAIL": 2,
+    "ERROR": 3,
+    "UNREADABLE": 4,
+}
+
+
+def host_stage_cells(rows: list[GateRow]) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+    """(hosts, stages, (host, stage) -> the worst verdict of its suites); a pair absent is missing."""
     cells: dict[tuple[str, str], str] = {}
-    for row in result.rows:
+    for row in rows:
         key = (host_of(row), row.suite)
-        if rank.get(row.verdict, 4) >= rank.get(cells.get(key, "pass"), 0):
+        if VERDICT_RANK.get(row.verdict, 4) >= VERDICT_RANK.get(cells.get(key, "pass"), 0):
             cells[key] = row.verdict
-    hosts = sorted({h for h, _ in cells})
-    stages = sorted({s for _, s in cells})
-    return [("host", *stages)] + [(h, *(cells.get((h, s), "missing") for s in stages)) for h in hosts]
+    return sorted({h for h, _ in cells}), sorted({s for _, s in cells}), cells
 
 
 def format_host_stage_table(result: GateResult) -> str:
-    table = host_stage_cells(result)
+    """host x stage: the worst verdict of each cell; "missing" where a host lacks a stage others have."""
+    hosts, stages, cells = host_stage_cells(result.rows)
+    table = [("host", *stages)] + [(h, *(cells.get((h, s), "missing") for s in stages)) for h in hosts]
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
 
 
 def format_markdown(result: GateResult) -> str:
-    """The gate for a CI step summary: the verdict, the host x stage table (a fleet's reports) and
-    every reason, as Markdown."""
+    """The gate for a CI step summary (`gate --summary`): the verdict, the host x stage table of a
+    fleet's reports and every reason, as Markdown."""
     lines = [f"### Gate: {'PASS' if result.ok else 'FAIL'}", ""]
     if any(host_of(row) != "-" for row in result.rows):
-        header, *body = host_stage_cells(result)
-        lines += [_md_row(header), "|" + "---|" * len(header)]
-        lines += [_md_row((_md_escape(r[0]), *(_md_verdict(c) for c in r[1:]))) for r in body]
+        hosts, stages, cells = host_stage_cells(result.rows)
+        lines += [_md_row(["host", *stages]), "|" + "---|" * (len(stages) + 1)]
+        lines += [
+            _md_row([_md_escape(h), *(_md_verdict(cells.get((h, s), "missing")) for s in stages)])
+            for h in hosts
+        ]
         lines.append("")
     lines += [f"- {_md_escape(reason)}" for reason in result.reasons]
     lines += [f"- note: {_md_escape(note)}" for note in result.notes]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _md_row(cells) -> str:
+def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
 def _md_verdict(verdict: str) -> str:
-    return verdict if verdict in ("pass", "skipped (allowed)") else f"**{verdict}**"  # bad ones stand out
+    return verdict if VERDICT_RANK.get(verdict) == 0 else f"**{verdict}**"  # what is not a pass stands out
 
 
 def _md_escape(text: str) -> str:

@@ -1,7 +1,10 @@
-"""The pipeline's own state over time, sampled into the history: queue depth, in-flight runs, fds, RSS.
+"""The pipeline's own state over time, sampled into the history: queue depth, in-flight runs, fds, RSS,
+and the host's process and mount counts.
 
 The concurrency checks read these samples (queue bounded, fds and memory bounded, 100+ in flight), so a
-run's contention is judged from its history alone, like every other check.
+run's contention is judged from its history alone, like every other check. The host counts cost a
+directory listing and one read, so the report can plot the host over the whole run, not only at its
+snapshots (which cost a full scan each).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from reliability.history import Journal
+from reliability.probes.host import count_mounts, count_processes
 from reliability.probes.own import own_fds, own_rss_kb
 from reliability.runner import Runner
 
@@ -40,6 +44,8 @@ class Sampler:
             done=stats.done,
             fds=own_fds(),
             rss_kb=own_rss_kb(),
+            host_processes=count_processes(),
+            host_mounts=count_mounts(),
         )
 
     def _loop(self) -> None:

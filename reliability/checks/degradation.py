@@ -36,9 +36,7 @@ EXCLUDED_VERDICTS = ("TLE",)
 
 
 def check(history: History) -> list[CheckResult]:
-    """10% in every profile but soak, where the plan asks < 1%."""
-    soak = history.stage_start["profile"] == "soak"
-    return [judge(history, SOAK_THRESHOLD if soak else THRESHOLD)]
+    return [judge(history, threshold_for(history))]
 
 
 def checker(threshold: float) -> Callable[[History], list[CheckResult]]:
@@ -65,8 +63,34 @@ def samples(history: History) -> dict[tuple[str, str, str], list[tuple[float, fl
     return out
 
 
-def judge(history: History, threshold: float) -> CheckResult:
-    lines, slow, too_few, compared = [], [], [], []
+@dataclass(frozen=True)
+class Group:
+    """One group the check compared: the start times that bound its early and late windows, and its ratio."""
+
+    language: str
+    verdict: str
+    metric: str
+    runs_per_window: int
+    early_s: tuple[float, float]  # first and last start time (epoch seconds) of the early window's runs
+    late_s: tuple[float, float]
+    ratio: Ratio
+
+    @property
+    def label(self) -> str:
+        return f"{self.language} {self.verdict} {self.metric}"
+
+    def line(self) -> str:
+        r = self.ratio
+        return (
+            f"{self.label}: median {r.before_s * 1000:.1f} -> {r.after_s * 1000:.1f} ms"
+            f" ({r.ratio - 1:+.1%}, {r.level:.1%} CI {r.low - 1:+.1%} .. {r.high - 1:+.1%},"
+            f" {self.runs_per_window} runs per window)"
+        )
+
+
+def compare(history: History, threshold: float) -> tuple[list[Group], list[str]]:
+    """(the groups compared, one line per group left out and why). The reports tabulate and shade these."""
+    too_few, ready = [], []
     for (language, verdict, metric), series in sorted(samples(history).items()):
         label = f"{language} {verdict} {metric}"
         n = len(series) // WINDOWS
@@ -78,15 +102,24 @@ def judge(history: History, threshold: float) -> CheckResult:
         if statistics.median(early) < MIN_BASE_S:
             too_few.append(f"{label}: early median below {MIN_BASE_S * 1000:g} ms, too small to compare")
             continue
-        compared.append((label, n, early, late))
-    for (label, n, _, _), r in zip(compared, ratios(compared, history.seed, threshold)):
-        line = (
-            f"{label}: median {r.before_s * 1000:.1f} -> {r.after_s * 1000:.1f} ms"
-            f" ({r.ratio - 1:+.1%}, {r.level:.1%} CI {r.low - 1:+.1%} .. {r.high - 1:+.1%}, {n} runs per window)"
-        )
-        lines.append(line)
-        if r.slower:
-            slow.append(line)
+        windows = (series[0][0], series[n - 1][0]), (series[-n][0], series[-1][0])
+        ready.append(((language, verdict, metric), n, windows, early, late))
+    found = ratios(
+        [(" ".join(key), n, early, late) for key, n, _, early, late in ready], history.seed, threshold
+    )
+    groups = [Group(*key, n, *windows, r) for (key, n, windows, _, _), r in zip(ready, found)]
+    return groups, too_few
+
+
+def threshold_for(history: History) -> float:
+    """10% in every profile but soak, where the plan asks < 1%."""
+    return SOAK_THRESHOLD if history.stage_start["profile"] == "soak" else THRESHOLD
+
+
+def judge(history: History, threshold: float) -> CheckResult:
+    groups, too_few = compare(history, threshold)
+    lines = [g.line() for g in groups]
+    slow = [g.line() for g in groups if g.ratio.slower]
     if slow:
         return failed(
             NAME,

@@ -64,6 +64,15 @@ def read_processes() -> list[dict]:
     return procs
 
 
+def count_processes() -> int:
+    """How many processes the host has: the sampler's cheap reading (no file of each is opened)."""
+    return sum(1 for entry in os.listdir(PROC) if entry.isdigit())
+
+
+def count_mounts() -> int:
+    return read_bytes(f"{PROC}/self/mountinfo").count(b"\n")
+
+
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 

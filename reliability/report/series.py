@@ -21,6 +21,13 @@ NICE_WIDTHS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 
 MAX_WINDOWS = 40
 PERCENTILES = (50, 95, 99)
 RESOURCE_KINDS = ("processes", "fds", "mounts", "cgroups", "temp")
+# What the sampler records over the run: field -> (label, unit divisor); counts are whole numbers.
+SAMPLED = {
+    "host_processes": ("host processes", None),
+    "host_mounts": ("host mounts", None),
+    "fds": ("pipeline fds", None),
+    "rss_kb": ("pipeline memory (MiB)", 1024),
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,14 @@ class ResourcePoint:
     label: str
     at_s: float
     counts: dict[str, int]  # kind -> how many the snapshot saw; a kind it lacks is absent
+
+
+@dataclass(frozen=True)
+class SampledSeries:
+    label: str
+    counts: bool  # whole numbers (an integer axis), else a measure
+    at_s: list[float]
+    values: list[float]
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,20 @@ def resources(history: History) -> list[ResourcePoint]:
     return points
 
 
+def sampled_resources(history: History) -> list[SampledSeries]:
+    """The sampler's readings over the run, one series per field it recorded (older histories lack the
+    host's counts: those series are absent, not zero)."""
+    out = []
+    samples = history.of_type("sample")
+    for name, (label, divisor) in SAMPLED.items():
+        have = [e for e in samples if isinstance(e.get(name), int)]
+        if have:
+            at = [e["t"] - start_time(history) for e in have]
+            values = [e[name] / divisor if divisor else e[name] for e in have]
+            out.append(SampledSeries(label, divisor is None, at, values))
+    return out
+
+
 def queue_samples(history: History) -> list[QueuePoint]:
     return [
         QueuePoint(e["t"] - start_time(history), e["queue_depth"], e["queue_capacity"], e["in_flight"])
@@ -236,30 +265,3 @@ def rerun_command(history: History) -> str:
     if start["target"] != "builtin":
         flags.append(f"--target {shlex.quote(start['target'])}")
     return f"reliability run {shlex.quote(start['stage'])} " + " ".join(flags)
-
-
-@dataclass(frozen=True)
-class ComparedWindows:
-    """The early and late windows (seconds since start) the degradation check compares for one group."""
-
-    language: str
-    verdict: str
-    early: tuple[float, float]
-    late: tuple[float, float]
-
-
-def degradation_windows(history: History) -> list[ComparedWindows]:
-    """The overhead groups the degradation check had enough runs to compare, with its windows.
-
-    Taken from the check's own grouping and window rule, so the marks show exactly what it compared.
-    """
-    t0 = start_time(history)
-    out = []
-    for (language, verdict, metric), runs in sorted(degradation.samples(history).items()):
-        n = len(runs) // degradation.WINDOWS
-        if metric != "overhead" or n < degradation.MIN_PER_WINDOW:
-            continue
-        early = (runs[0][0] - t0, runs[n - 1][0] - t0)
-        late = (runs[-n][0] - t0, runs[-1][0] - t0)
-        out.append(ComparedWindows(language, verdict, early, late))
-    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reliability.checks import leaks
@@ -150,15 +151,20 @@ def _print_rich(analysis: Analysis, stream) -> None:
 
 
 def append_step_summary(analysis: Analysis) -> None:
-    """GitHub Actions shows what a step appends to this file; outside Actions it is not set."""
+    from reliability.report.markdown import summary_markdown
+
+    append_to_step_summary(lambda: summary_markdown(analysis))
+
+
+def append_to_step_summary(markdown: Callable[[], str]) -> None:
+    """GitHub Actions shows what a step appends to this file; outside Actions it is not set (and the
+    Markdown is not even made)."""
     path = os.environ.get(STEP_SUMMARY_ENV)
     if not path:
         return
-    from reliability.report.markdown import summary_markdown
-
     try:
         with open(path, "a", encoding="utf-8") as out:
-            out.write(summary_markdown(analysis) + "\n")
+            out.write(markdown() + "\n")
     except OSError as exc:  # the summary is a courtesy: never lose the run's result over it
         print(f"reliability: cannot append to ${STEP_SUMMARY_ENV} ({path}): {exc}", file=sys.stderr)
 

@@ -17,7 +17,8 @@ from synthetic_history import HistoryBuilder, clean_runs
 
 from reliability import cli
 from reliability.analyze import analyze, write_reports
-from reliability.report import html, series
+from reliability.checks import degradation
+from reliability.report import html, plots, series, style
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -64,6 +65,7 @@ def test_failed_run_puts_the_verdict_and_every_failure_with_evidence_first(plott
         "resources",
         "queue",
         "wrong-verdicts",
+        "checks",
     ]
     top = page[: page.index("<section id='rate'>")]
     assert '<h1 class="FAILED">stress: FAILED</h1>' in top
@@ -71,7 +73,9 @@ def test_failed_run_puts_the_verdict_and_every_failure_with_evidence_first(plott
     assert "no leaked mounts: 1 leaked mounts" in top
     assert f"mount tmpfs on {tmp_path / 'boxes' / '3'}" in top
     assert "reliability run stress --profile smoke --seed 4242" in top
-    assert "seed <code>4242</code>" in top and "host <code>testhost</code>" in top
+    # Header fields by the words a person reads, not the property names.
+    assert "<b>seed</b> <code>4242</code>" in top and "<b>host</b> <code>testhost</code>" in top
+    assert "<b>target version</b>" in top and "<b>pipeline version</b>" in top and "target_version" not in top
 
 
 @needs_matplotlib
@@ -205,7 +209,7 @@ def test_junit_has_the_run_properties_and_failures_with_evidence_and_replay(fail
     assert cases["no leaked fds"].find("failure") is None
 
 
-def test_a_degradation_is_on_top_and_its_compared_windows_are_marked(tmp_path):
+def test_a_degradation_is_on_top_and_its_groups_are_a_table_with_the_windows_it_compared(tmp_path):
     analysis = analyze(degrading_run(tmp_path))
     check = next(c for c in analysis.checks if c.name == "no performance degradation")
     assert check.status == "failed"
@@ -213,13 +217,77 @@ def test_a_degradation_is_on_top_and_its_compared_windows_are_marked(tmp_path):
     top = page[: page.index("<section id='rate'>")]
     assert f"no performance degradation: {check.message}" in top
     overhead = page.split("<section id='overhead'>")[1].split("</section>")[0]
-    assert "Degradation check: <b>FAIL</b>" in overhead
-    # The check compares the first and last quarter (10 runs each) of the 40, started 2 s apart.
-    (windows,) = series.degradation_windows(analysis.history)
-    assert (windows.language, windows.verdict) == ("cpp", "OK")
-    assert windows.early[1] - windows.early[0] == pytest.approx(18.0, abs=0.5)
-    assert windows.late[0] > windows.early[1]
-    assert f"<td>{windows.late[0]:.1f}-{windows.late[1]:.1f}</td>" in overhead
+    assert 'Degradation check: <span class="mark o-failed">FAIL</span>' in overhead
+    # The check compares the first and last quarter (10 runs each) of the 40, started 2 s apart; the
+    # table's row is the check's own group, in red, with the windows the plot shades.
+    (group,) = [
+        g for g in degradation.compare(analysis.history, degradation.THRESHOLD)[0] if g.metric == "overhead"
+    ]
+    t0 = series.start_time(analysis.history)
+    assert (group.language, group.verdict, group.runs_per_window) == ("cpp", "OK", 10)
+    assert group.early_s[1] - group.early_s[0] == pytest.approx(18.0, abs=0.5)
+    assert group.late_s[0] > group.early_s[1]
+    row = overhead.split("<td>cpp OK overhead</td>")[1].split("</tr>")[0]
+    assert f"<td>{group.late_s[0] - t0:.1f}-{group.late_s[1] - t0:.1f}</td>" in row
+    assert '<td class="mark o-failed">slower</td>' in row
+    assert overhead.count('<tr class="o-failed">') == 1  # the cycle group did not slow down
+    # Every evidence line of the check is one row: the table is the check's own comparison.
+    assert group.line() in check.evidence
+
+
+@needs_matplotlib
+def test_the_overhead_plot_shades_exactly_the_windows_compared(tmp_path):
+    history = analyze(degrading_run(tmp_path)).history
+    groups, _ = degradation.compare(history, degradation.THRESHOLD)
+    t0 = series.start_time(history)
+    fig = _drawn(plots.overhead_figure, series.overhead_by_language(history), groups, t0)
+    spans = []
+    for patch in fig.axes[0].patches:  # the shaded spans, in seconds since the stage started
+        xs = patch.get_patch_transform().transform(patch.get_path().vertices)[:, 0]
+        spans.append((min(xs), max(xs)))
+    (group,) = [g for g in groups if g.metric == "overhead"]  # the cycle group is not this plot's
+    early, late = (group.early_s[0] - t0, group.early_s[1] - t0), (group.late_s[0] - t0, group.late_s[1] - t0)
+    assert spans == [pytest.approx(early), pytest.approx(late)]
+    from matplotlib.colors import to_rgb
+
+    assert all(p.get_edgecolor()[:3] == to_rgb(style.FAILED_SHADE) for p in fig.axes[0].patches)  # it slowed
+
+
+def test_checks_are_coloured_by_outcome_and_a_skipped_degradation_is_a_table(failing_dir, no_matplotlib):
+    analysis = analyze(failing_dir[0])
+    page = html.render_html(analysis)
+    checks = page.split("<section id='checks'>")[1].split("</section>")[0]
+    rows = re.findall(r'<tr class="(o-\w+)"><td class="mark o-\w+">(\w+)</td><td>([^<]*)</td>', checks)
+    assert len(rows) == len(analysis.checks)
+    assert {(cls, mark) for cls, mark, _ in rows} <= {
+        ("o-passed", "PASS"),
+        ("o-failed", "FAIL"),
+        ("o-skipped", "SKIP"),
+    }
+    assert ("o-failed", "FAIL", "no leaked mounts") in rows
+    # Ten or eleven runs per language: too few to compare. The reason per group is a row, not one run-on line.
+    overhead = page.split("<section id='overhead'>")[1].split("</section>")[0]
+    assert (
+        '<span class="mark o-skipped">SKIP</span> too few runs to compare early and late windows</h3>'
+        in overhead
+    )
+    assert '<tr class="o-skipped"><td>cpp OK overhead</td><td>11 runs, need 32</td></tr>' in overhead
+    assert "need 32" not in checks  # the table of every check says why in one clause, not per group
+    assert "<td>too few runs to compare early and late windows</td>" in checks
+
+
+def test_host_resources_come_from_the_samples_over_the_run(failing_dir, no_matplotlib):
+    history = analyze(failing_dir[0]).history
+    sampled = {s.label: s for s in series.sampled_resources(history)}
+    assert list(sampled) == ["pipeline fds", "pipeline memory (MiB)"]  # no host counts in these samples
+    fds = sampled["pipeline fds"]
+    assert fds.counts and len(fds.at_s) == 6 and fds.values == [7] * 6  # a sample every fifth run
+    assert sampled["pipeline memory (MiB)"].values[0] == pytest.approx(40000 / 1024)
+    assert not sampled["pipeline memory (MiB)"].counts
+    section = html.render_html(analyze(failing_dir[0])).split("<section id='resources'>")[1]
+    assert (
+        "<th>pipeline fds</th>" in section and "<h3>Snapshots (what the leak checks compare)</h3>" in section
+    )
 
 
 def test_the_overhead_series_leaves_out_tle_runs(tmp_path):
@@ -245,3 +313,59 @@ def test_report_into_a_closed_pipe_exits_quietly(failing_dir, tmp_path):
     proc.stdout.close()  # before the child writes a byte
     err = proc.stderr.read().decode()
     assert proc.wait() == 141 and err == ""
+
+
+def _drawn(figure, *args, **kwargs):
+    """A plot's figure, laid out in the report's style, as the page's PNG would be."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with matplotlib.rc_context(style.PLOT_RC):
+        fig = figure(*args, **kwargs)
+        FigureCanvasAgg(fig).draw()
+    return fig
+
+
+@needs_matplotlib
+def test_no_legend_covers_the_data_and_none_is_cut_off(failing_dir):
+    analysis = analyze(failing_dir[0])
+    history = analysis.history
+    figures = [
+        _drawn(plots.queue_figure, series.queue_samples(history)),
+        _drawn(plots.verdict_mix_figure, series.verdict_mix(history)),
+        _drawn(plots.overhead_figure, series.overhead_by_language(history), [], 0.0),
+    ]
+    for fig in figures:
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            box = legend.get_window_extent()
+            assert not box.overlaps(ax.get_window_extent()), "the legend sits on the plotted data"
+            assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, "the legend is cut off the image"
+
+
+@needs_matplotlib
+def test_counts_are_on_whole_number_axes(tmp_path):
+    # The same values: a measure's axis gets 0.5 steps, a count's must not.
+    few = series.SampledSeries("host mounts", True, [0.0, 1.0, 2.0], [0, 1, 1])
+    memory = series.SampledSeries("pipeline memory (MiB)", False, [0.0, 1.0, 2.0], [0, 1, 1])
+    counts, measure = _drawn(plots.resources_figure, [few, memory]).axes
+    ticks = list(counts.get_yticks())
+    assert ticks and all(t == int(t) for t in ticks), ticks
+    assert any(t != int(t) for t in measure.get_yticks())  # a measure keeps its fractions
+    assert counts.get_ylim()[0] == 0  # from zero: a growth shows as what it is
+
+
+def test_samples_with_the_hosts_counts_are_plotted_over_the_run(tmp_path, no_matplotlib):
+    b = HistoryBuilder(tmp_path)
+    for i, (procs, mounts) in enumerate([(120, 30), (131, 31), (125, 30)]):
+        b.journal.append("sample", queue_depth=0, queue_capacity=4, in_flight=1, done=i, fds=9,
+                         rss_kb=2048, host_processes=procs, host_mounts=mounts)  # fmt: skip
+    b.end(executions=0)
+    b.journal.close()
+    sampled = series.sampled_resources(analyze(b.run_dir).history)
+    assert [(s.label, s.counts, s.values) for s in sampled] == [
+        ("host processes", True, [120, 131, 125]),
+        ("host mounts", True, [30, 31, 30]),
+        ("pipeline fds", True, [9, 9, 9]),
+        ("pipeline memory (MiB)", False, [2.0, 2.0, 2.0]),
+    ]

@@ -72,3 +72,15 @@ def test_a_pipeline_pid_that_is_not_running_is_a_usage_error(tmp_path) -> None:
         missing = int(f.read()) + 1
     with pytest.raises(UsageError, match=f"^pipeline pid {missing} is not a running process$"):
         snapshot(Owned(box_root=str(tmp_path)), missing)
+
+
+def test_the_samplers_cheap_counts_agree_with_the_full_readers():
+    """count_processes and count_mounts (read with every sample) against the snapshot's readers. Other
+    work on the host starts processes and mounts between two readings, so a few tries are allowed; a
+    count of the wrong things (/proc's other entries, mountinfo's blank lines) would be off every time."""
+    from reliability.probes.host import count_mounts, count_processes, read_mountinfo, read_processes
+
+    processes = [(count_processes(), len(read_processes())) for _ in range(5)]
+    assert any(abs(a - b) <= 2 for a, b in processes), processes
+    mounts = [(count_mounts(), len(read_mountinfo())) for _ in range(5)]
+    assert any(a == b for a, b in mounts), mounts
