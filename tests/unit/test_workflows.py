@@ -97,6 +97,9 @@ def test_release_gate_compares_with_the_last_release_and_a_release_publishes_its
     published = _run_lines({"jobs": {"p": publish}})
     assert 'gh release upload "$TAG" "reliability-runs-$TAG.tar.gz"' in published
     assert 'gh release download "$last" --pattern "reliability-runs-$last.tar.gz"' in fetched
+    page = steps[names.index("Release page")]
+    assert names.index("Gate") < names.index("Release page") and page["if"] == "always()"
+    assert "nox -s report -- --release reports" in page["run"]
 
 
 def test_the_readme_says_what_the_release_gate_does() -> None:
