@@ -79,7 +79,9 @@ class BuiltinTarget(Target):
     def enforced(self, limits: Limits) -> Limits:
         if self.time_scale == 1.0:
             return limits
-        return dataclasses.replace(limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale)
+        return dataclasses.replace(
+            limits, cpu_s=limits.cpu_s * self.time_scale, wall_s=limits.wall_s * self.time_scale
+        )
 
     def run(self, box: int, command: list[str], limits: Limits, files: dict[str, str]) -> Result:
         return self.refbox.run(box, command, self.enforced(limits), files)
@@ -119,6 +121,17 @@ class BuiltinTarget(Target):
 
     def box_cgroup_dirs(self, box: int) -> list[str]:
         return self.refbox.cgroups.dirs(self.refbox.box_cgroup(box))
+
+    def relocated(self, box_root: str) -> BuiltinTarget:
+        """The same sandbox (same cgroup name, so the probes see its leftovers) rooted at `box_root`
+        (Relocatable)."""
+        return BuiltinTarget(
+            box_root=box_root, cgroup_name=self.refbox.cgroup_name, time_scale=self.time_scale
+        )
+
+    def lock_record(self, data: bytes) -> dict:
+        """Box lock file contents as the refbox reads them (LockRecords; schemas/box-lock.schema.json)."""
+        return locks.parse_record(data)
 
     def start(self) -> None:
         """Supervisors are forked from a lean server started now, before the worker threads: a fork of

@@ -1,6 +1,7 @@
 """`reliability replay RUN INDEX` for every stage: the stage runs again narrowed to that submission, so
 its fault around the execution (killed supervisor, failing cleanup step, damaged state, full disk,
-hostile plants) is entered again; histories of another target or pipeline version are refused."""
+hostile plants) is entered again for the case the submission carries; histories of another target or
+pipeline version are refused."""
 
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ def test_replay_enters_the_stage_case_again(stage, sizes, work):
     out = json.loads(proc.stdout[proc.stdout.index("\n{\n") + 1 :])  # after the replay's own summary
     again = read(work / out["replay"])  # relative to the working directory, or absolute
     assert list(again.submissions) == [index]
-    assert again.submissions[index].program == original.submissions[index].program
+    first = original.submissions[index]
+    assert (first.case != "") == (stage != "stress")  # the case travels in the submission
+    replayed = again.submissions[index]
+    assert (replayed.program, replayed.case) == (first.program, first.case)
     # every kind of event the recorded run wrote about this execution, the replay writes too
     about = {e["type"] for e in original.events if e.get("index") == index}
     assert about <= {e["type"] for e in again.events if e.get("index") == index}, about
