@@ -74,7 +74,9 @@ def stale_lock(target: Target, box: int, prepared: Prepared) -> dict:
     try:
         orphans, tree, killed_at = _kill_holder(target, box, helper, facts["timeline"])
         killed = True
-        facts.update(_take_again(target, box, prepared, orphans, killed_at, facts["timeline"]))
+        facts.update(
+            _take_again(target, box, prepared, orphans, killed_at, facts["bound_s"], facts["timeline"])
+        )
     except _NoHolder as e:
         facts["holder_error"] = str(e)
     except _CannotKill as e:
@@ -89,7 +91,7 @@ def stale_lock(target: Target, box: int, prepared: Prepared) -> dict:
     return facts
 
 
-def _kill_holder(target: Target, box: int, helper, lines: list[str]):
+def _kill_holder(target: Target, box: int, helper, timeline: list[str]):
     """Wait for the holder's program in the box, SIGKILL the holder; (orphans, its tree, when)."""
     event = helper.read(START_S)
     if not event or not event.get("ok"):
@@ -117,7 +119,7 @@ def _kill_holder(target: Target, box: int, helper, lines: list[str]):
         who, holders = "the holder's processes outside the box", lock_holder.outside(helper.pid, orphans)
     killed = lock_holder.kill(holders)
     killed_at = time.monotonic()
-    lines.append(
+    timeline.append(
         f"SIGKILLed {who} {killed} (helper {helper.pid}), its program {[p for p, _ in orphans]} "
         f"left running in box {box}"
     )
@@ -126,11 +128,10 @@ def _kill_holder(target: Target, box: int, helper, lines: list[str]):
     return orphans, tree, killed_at
 
 
-def _take_again(target, box, prepared, orphans, killed_at, timeline: list[str]) -> dict:
+def _take_again(target, box, prepared, orphans, killed_at, bound: float, timeline: list[str]) -> dict:
     """Ask for the box until the bound: init at once (the next claimant may recover the lock itself);
     after a refusal the target's recover (a judge's answer to a dead holder), then init again. Once
     taken, run the marker there, noting which programs of the dead holder were alive meanwhile."""
-    bound = bound_s()
     refusals: list[tuple[float, str]] = []
     took = False
     while True:

@@ -60,6 +60,9 @@ def recorded(stage: str, work: Path, *sizes: str) -> Path:
         ("exhaustion", ("--iterations", "1")),
         ("isolation", ("--iterations", "1")),
         ("stress", ("--submissions", "3")),
+        ("leaks", ("--iterations", "2")),
+        ("concurrent", ("--submissions", "3", "--concurrency", "2")),
+        ("locks", ("--iterations", "2", "--concurrency", "2")),
     ],
 )
 def test_replay_enters_the_stage_case_again(stage, sizes, work):
@@ -72,7 +75,8 @@ def test_replay_enters_the_stage_case_again(stage, sizes, work):
     again = read(work / out["replay"])  # relative to the working directory, or absolute
     assert list(again.submissions) == [index]
     first = original.submissions[index]
-    assert (first.case != "") == (stage != "stress")  # the case travels in the submission
+    has_cases = stage not in ("stress", "leaks", "concurrent", "locks")
+    assert (first.case != "") == has_cases  # the case travels in the submission
     replayed = again.submissions[index]
     assert (replayed.program, replayed.case) == (first.program, first.case)
     # every kind of event the recorded run wrote about this execution, the replay writes too
