@@ -142,7 +142,7 @@ def _after(after: list) -> CheckResult:
     if not after:
         return failed(AFTER, "no plain run after the faults: recovery not measured")
     wrong = [
-        f"index {r['index']} {sub.program}: expected {sub.expected}, got {r['result']['verdict']} "
+        f"index {r['index']} {sub.label}: expected {sub.expected}, got {r['result']['verdict']} "
         f"({r['result'].get('message', '')})"
         for sub, r in after
         if r["result"]["verdict"] != sub.expected or r["stdout_ok"] is False

@@ -28,6 +28,11 @@ class Submission:
     box: int = 0  # filled in by the runner when a worker takes it
     case: str = ""  # the stage's case this execution is (its fault, its hostile attempt); "" for none
 
+    @property
+    def label(self) -> str:
+        """How a report names what ran: the program, and the case when there is one."""
+        return f"{self.program} case {self.case}" if self.case else self.program
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["limits"] = self.limits.to_dict()

@@ -19,6 +19,10 @@ def test_the_case_is_written_and_read_back_through_the_history(tmp_path):
     subs = b.read().submissions  # the real reader, which validates every record against the schema
     assert (subs[0].program, subs[0].case) == ("python/ok_sum", "close fds")
     assert subs[1].case == "" and "case" not in subs[1].to_dict()
+    assert (subs[0].label, subs[1].label) == (
+        "python/ok_sum case close fds",
+        "cpp/ok",
+    )  # as reports name them
 
 
 @pytest.mark.parametrize(
