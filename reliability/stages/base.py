@@ -61,8 +61,14 @@ class Fixture:
     prepared: dict[str, Prepared | str] = field(default_factory=dict)
 
 
-def _default_planned(ctx: StageContext) -> int:
-    return ctx.sizes.iterations or ctx.sizes.submissions
+def iterations(ctx: StageContext) -> int:
+    """One submission per iteration: the default of Stage.planned."""
+    return ctx.sizes.iterations
+
+
+def submissions(ctx: StageContext) -> int:
+    """The submissions of the sizes: a stage fed by an endless stream (stress, concurrent)."""
+    return ctx.sizes.submissions
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,10 @@ class Stage:
     workload: Callable[[StageContext], Iterator[Submission]]  # the submissions, in order; same for a seed
     checks: tuple[Check, ...]
     # How many submissions a full run feeds (progress, time left, and by default when to stop feeding):
-    # default, the iterations or the submissions of the sizes. A stage with several cases per
-    # iteration says so.
-    planned: Callable[[StageContext], int] = _default_planned
+    # default, one per iteration. A stage counted in submissions, or with several cases per
+    # iteration, says so. (One command line may size several stages: stress then reads --submissions
+    # and leaks --iterations, each its own.)
+    planned: Callable[[StageContext], int] = iterations
     # (ctx, fed so far, seconds so far) -> stop feeding? Default: the planned number fed, and the
     # sizes' minimum duration past (both, as the plan asks of the stress stage).
     enough: Callable[[StageContext, int, float], bool] | None = None

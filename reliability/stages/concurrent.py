@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from reliability.checks import cleanup, completeness, concurrency, leaks, verdicts
 from reliability.profiles import Sizes
-from reliability.stages.base import Stage, StageContext
+from reliability.stages.base import Stage, StageContext, submissions
 from reliability.workload import catalog, generator
 from reliability.workload.submission import Submission
 
@@ -63,5 +63,6 @@ STAGE = Stage(
     title="Concurrent execution stress (QA-REL-001 section 2)",
     sizes=SIZES,
     workload=workload,
+    planned=submissions,
     checks=(verdicts.check, completeness.check, concurrency.check, cleanup.check, leaks.check),
 )

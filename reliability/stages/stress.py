@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reliability.checks import cleanup, completeness, degradation, leaks, soak, verdicts
 from reliability.profiles import Sizes
-from reliability.stages.base import Stage, StageContext
+from reliability.stages.base import Stage, StageContext, submissions
 from reliability.workload import generator
 
 SIZES = {
@@ -26,5 +26,6 @@ STAGE = Stage(
     title="Long-run stress (QA-REL-001 section 1)",
     sizes=SIZES,
     workload=workload,
+    planned=submissions,
     checks=(verdicts.check, completeness.check, cleanup.check, leaks.check, degradation.check, soak.check),
 )

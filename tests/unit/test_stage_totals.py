@@ -14,16 +14,31 @@ from reliability.stages.base import StageContext
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", sorted(all_stages()))
-def test_the_planned_total_is_where_feeding_stops(name):
-    stage = all_stages()[name]
-    ctx = StageContext(11, stage.sizes_for("smoke"))
+def fed_until_enough(stage, ctx: StageContext) -> int:
     fed = 0
     for _ in itertools.islice(stage.workload(ctx), 100_000):
         if stage.done_feeding(ctx, fed, 0.0):  # the smoke sizes have no minimum duration
             break
         fed += 1
-    assert stage.total(ctx) == fed
+    return fed
+
+
+@pytest.mark.parametrize("name", sorted(all_stages()))
+def test_the_planned_total_is_where_feeding_stops(name):
+    stage = all_stages()[name]
+    ctx = StageContext(11, stage.sizes_for("smoke"))
+    assert stage.total(ctx) == fed_until_enough(stage, ctx)
+
+
+@pytest.mark.parametrize("name", sorted(all_stages()))
+def test_each_stage_reads_its_own_size_when_one_command_line_sizes_several(name):
+    # `reliability run stress leaks --submissions 6 --iterations 4`: stress feeds 6 and leaks 4 (a stage
+    # with several cases an iteration: 4 rounds of them).
+    stage = all_stages()[name]
+    ctx = StageContext(11, stage.sizes_for("smoke", {"submissions": 6, "iterations": 4}))
+    fed = fed_until_enough(stage, ctx)
+    assert fed == stage.total(ctx)
+    assert fed == 6 if name in ("stress", "concurrent") else (fed >= 4 and fed % 4 == 0)
 
 
 @pytest.mark.parametrize("name", sorted(all_stages()))
