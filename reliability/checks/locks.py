@@ -138,6 +138,9 @@ def _subcase(name: str, facts: dict | None, label: str) -> CheckResult:
         return skipped(name, f"not run: no {label!r} evidence in the history")
     if "error" in facts:  # the sub-case itself failed in the pipeline (stages/locks.py _guarded)
         return failed(name, facts["error"], facts.get("traceback", []))
+    if "ok" in facts:  # recorded by a pipeline that judged the sub-case itself, before facts were kept
+        said = f"{facts['summary']} (as judged when the run was recorded: its facts were not kept)"
+        return (passed if facts["ok"] else failed)(name, said, facts.get("lines", []))
     if "timeline" not in facts and "kinds" not in facts:  # skipped before anything was done
         return skipped(name, facts.get("skipped", "no facts recorded"))
     problems, lines = JUDGES[name](facts)

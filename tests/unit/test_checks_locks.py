@@ -262,3 +262,15 @@ def test_a_result_without_wall_time_is_judged_by_its_whole_interval(tmp_path):
     assert result.status == "failed" and result.evidence == [
         "box 1: index 1 ran from 1.000 while index 0 ran until 2.000"
     ]
+
+
+def test_a_history_from_before_the_facts_keeps_the_verdict_it_was_recorded_with(tmp_path):
+    old = [
+        ("lock holder killed", {"ok": False, "summary": "box still locked after 10 s", "lines": ["pid 7"]}),
+        ("lock file corrupted", {"ok": True, "summary": "3 damages handled"}),
+    ]
+    result = checks(tmp_path, ONE_AT_A_TIME, old)
+    assert (result[locks.STALE].status, result[locks.STALE].evidence) == ("failed", ["pid 7"])
+    assert result[locks.CORRUPT].status == "passed" and "as judged when the run was recorded" in (
+        result[locks.CORRUPT].message
+    )
