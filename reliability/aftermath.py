@@ -81,7 +81,7 @@ def contents(leaks: dict) -> dict[str, list[str]]:
 
 
 def clean_box_cleanup(journal: Journal, target: Target, box: int) -> dict:
-    """Once per stage run (stages/clean_box.py calls it before the first case): the target's cleanup of `box` as the stage found it (before any init), and
+    """Once per stage run (stages/clean_box.py calls it as the first case begins): the target's cleanup of `box` as the stage found it (before any init), and
     what that left on the host, as an evidence event. Facts only: whether any of the box's own paths
     existed before (then the box was not clean), the cleanup's outcome, what is new and what is gone,
     the state files against their schema. Then, once observed, the target's recover of the box, so the

@@ -1,6 +1,9 @@
-"""The host fixture of the stages that fault one box (crash, faults): before the first case, the target's
-cleanup of that box as the stage found it is observed once (aftermath.clean_box_cleanup), and the host
-snapshot taken before it is the first case's baseline."""
+"""The host fixture of the stages that fault one box (crash, faults): the target's cleanup of that box as
+the stage found it is observed once (aftermath.clean_box_cleanup), when the first case begins, and the
+host snapshot taken before it is that case's baseline.
+
+When the first case begins, not when the fixture is entered: by then the runner has started what the
+target runs beside its boxes (the built-in sandbox's fork server), which is no leftover of a case."""
 
 from __future__ import annotations
 
@@ -15,30 +18,31 @@ from reliability.targets.base import Target
 
 @dataclass
 class CleanBox(Fixture):
-    baseline: dict | None = None  # the host before the clean-box cleanup; given to the first case only
+    injects: Callable[[Target], bool] = lambda target: True
+    probed: bool = False
 
-    def take_baseline(self) -> dict | None:
-        baseline, self.baseline = self.baseline, None
-        return baseline
+    def first_baseline(self, ctx: StageContext, box: int) -> dict | None:
+        """Once, if some case will be faulted on `target` (a target where every case is skipped is not
+        probed: nothing of it would be compared): the clean-box cleanup, and the snapshot before it."""
+        if self.probed:
+            return None
+        self.probed = True
+        assert ctx.journal is not None and ctx.target is not None
+        if not self.injects(ctx.target):
+            return None
+        return aftermath.clean_box_cleanup(ctx.journal, ctx.target, box)
 
 
 def clean_box_fixture(
     injects: Callable[[Target], bool],
 ) -> Callable[[StageContext], AbstractContextManager[CleanBox]]:
-    """A host fixture probing the clean box once, if `injects(target)`: some case will be faulted (a
-    target where every case is skipped is not probed: nothing of it would be compared)."""
-
     @contextmanager
     def fixture(ctx: StageContext) -> Iterator[CleanBox]:
-        assert ctx.target is not None and ctx.journal is not None
-        baseline = None
-        if injects(ctx.target):
-            baseline = aftermath.clean_box_cleanup(ctx.journal, ctx.target, ctx.box)
-        yield CleanBox(baseline=baseline)
+        yield CleanBox(injects=injects)
 
     return fixture
 
 
-def first_baseline(ctx: StageContext) -> dict | None:
-    """The snapshot before the clean-box cleanup for the first case to ask, None after (or without it)."""
-    return ctx.fixture.take_baseline() if isinstance(ctx.fixture, CleanBox) else None
+def first_baseline(ctx: StageContext, box: int) -> dict | None:
+    """The snapshot before the clean-box cleanup for the first case, None after (or without the fixture)."""
+    return ctx.fixture.first_baseline(ctx, box) if isinstance(ctx.fixture, CleanBox) else None

@@ -10,8 +10,9 @@ itself (processes by cgroup, uid and parent, the killed supervisor's own descend
 mounts, cgroups, fds, temp dirs, zombies, state files against their schema); then the target's
 recover, the host compared with the snapshot before, and a probe submission in the same box. All of
 it is one "crash" event; a phase observed too late to kill is one with `missed`.
-Before the first case, once (the host fixture, stages/clean_box.py), what the target's cleanup of the
-box not yet initialised leaves (aftermath.clean_box_cleanup): recover ends with a cleanup, so that is reported as its own finding.
+When the first case begins, once (the host fixture, stages/clean_box.py), what the target's cleanup of
+the box not yet initialised leaves (aftermath.clean_box_cleanup): recover ends with a cleanup, so that
+is reported as its own finding.
 
 For a described target the setup and cleanup phases are its init and cleanup commands, so the
 execution's own init or cleanup is the call killed (the runner records the run IE either way).
@@ -59,7 +60,7 @@ def workload(ctx: StageContext) -> Iterator[Submission]:
 @contextmanager
 def around(ctx: StageContext, sub: Submission) -> Iterator[Target | None]:
     journal, target, phase = ctx.journal, ctx.target, sub.case
-    baseline = first_baseline(ctx)
+    baseline = first_baseline(ctx, sub.box)
     why = supervisor_kill.cannot(target, phase)
     if why:
         journal.append("crash", index=sub.index, box=sub.box, phase=phase, skipped=why)

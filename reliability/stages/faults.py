@@ -5,8 +5,8 @@ One worker (failpoints live in the process environment). Each execution's case i
 Around it: a host snapshot before init; after the failed cleanup (the fault already undone) what is
 left, the target's recover, the host compared with the snapshot before, and a probe submission in the
 same box; one "evidence" event labelled "cleanup fault" per case, with the cleanup outcome and the
-fault's effect (did it act on anything: a mount to hold busy, a cgroup to occupy). Before the first
-case, once (the host fixture, stages/clean_box.py), what the target's cleanup of the box not yet
+fault's effect (did it act on anything: a mount to hold busy, a cgroup to occupy). When the first case
+begins, once (the host fixture, stages/clean_box.py), what the target's cleanup of the box not yet
 initialised leaves (aftermath.clean_box_cleanup).
 Each run's result is IE naming the failed step (the runner makes it so); the verdict check judges the
 program's own verdict, kept in the result, for these injected failures.
@@ -48,7 +48,7 @@ def workload(ctx: StageContext) -> Iterator[Submission]:
 @contextmanager
 def around(ctx: StageContext, sub: Submission) -> Iterator[Target | None]:
     journal, target, step = ctx.journal, ctx.target, sub.case
-    baseline = first_baseline(ctx)
+    baseline = first_baseline(ctx, sub.box)
     why = cleanup_step.cannot(target, step)
     if why:
         journal.append("evidence", label=LABEL, evidence={"index": sub.index, "step": step, "skipped": why})
