@@ -79,10 +79,24 @@ def test_replay_enters_the_stage_case_again(stage, sizes, work):
     assert (first.case != "") == has_cases  # the case travels in the submission
     replayed = again.submissions[index]
     assert (replayed.program, replayed.case) == (first.program, first.case)
-    # every kind of event the recorded run wrote about this execution, the replay writes too
-    about = {e["type"] for e in original.events if e.get("index") == index}
-    assert about <= {e["type"] for e in again.events if e.get("index") == index}, about
+    # every event the recorded run wrote about this execution, the replay writes too: the same fault,
+    # entered for the same case (a crash event's phase, a cleanup fault's step, a damage's case)
+    recorded_events = about(original, index)
+    assert recorded_events <= about(again, index), recorded_events
+    assert all(case in ("", first.case) for _, _, case in recorded_events), recorded_events
     assert out["result"] is not None
+
+
+def about(history, index: int) -> set[tuple[str, str, str]]:
+    """(type, label, case) of each event about execution `index`, top-level or in its evidence."""
+    found = set()
+    for e in history.events:
+        ev = e.get("evidence", {})
+        if index in (e.get("index"), ev.get("index")):
+            found.add(
+                (e["type"], e.get("label", ""), e.get("phase") or ev.get("step") or ev.get("case") or "")
+            )
+    return found
 
 
 def test_replay_refuses_another_target_and_another_pipeline_version(work):
