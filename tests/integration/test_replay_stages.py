@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reliability.history import read
+from reliability.stages import get
 from tests.described_box import reliability as cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,6 +75,7 @@ def test_replay_enters_the_stage_case_again(stage, sizes, work):
     out = json.loads(proc.stdout[proc.stdout.index("\n{\n") + 1 :])  # after the replay's own summary
     again = read(work / out["replay"])  # relative to the working directory, or absolute
     assert list(again.submissions) == [index]
+    assert original.cases == get(stage).cases  # the stage's case list, recorded for the checks
     first = original.submissions[index]
     has_cases = stage not in ("stress", "leaks", "concurrent", "locks")
     assert (first.case != "") == has_cases  # the case travels in the submission
