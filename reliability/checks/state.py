@@ -10,7 +10,7 @@ afterwards; the case list counted against is the one recorded in stage_start. A 
 from __future__ import annotations
 
 from reliability.checks.aftermath import probe_problems, recovery_problems
-from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.checks.base import CheckResult, failed, not_measured, passed, skipped
 from reliability.history import History
 
 LABEL = "state corruption"
@@ -43,14 +43,11 @@ def check(history: History) -> list[CheckResult]:
         return [skipped(name, reason, skips) for name in NAMES]
     measured = sorted({e["case"] for e in done})
     summary = f"{len(done)} damaged state files ({', '.join(measured)})"
-    cases = history.cases  # the run's own list (stage_start): the same answer after the code moved on
-    if cases is None:
+    if history.cases is None:
         summary += "; the history records no case list, so what was not measured is unknown"
-        cases = tuple(measured)
-    missing = [c for c in cases if c not in measured]
-    summary += f"; not measured: {', '.join(missing)}" if missing else ""
+    summary += not_measured(history, measured)  # the run's own list: the same after the code moved on
     config = history.stage_start.get("config", {})
-    planned = config.get("iterations", 0) * len(cases)
+    planned = config.get("iterations", 0) * len(history.cases or measured)
     if len(events) < planned:  # cut short by the stage's time cap (duration_s), or a narrowed workload
         summary += f"; {len(events)} of {planned} planned cases ran (time cap {config.get('duration_s')} s)"
     summary += f"; skipped: {'; '.join(skips)}" if skips else ""
