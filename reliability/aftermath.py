@@ -7,7 +7,7 @@ rules: cgroup membership, box uid, and descent from the pipeline; and, after a k
 parent: its descendants recorded at the kill (`orphans`, see nemesis/supervisor_kill.py) that are still
 alive, since once orphaned they hang from init and may run as root outside every box cgroup.
 
-Once per stage (`clean_box_cleanup`), before its first case, the target's cleanup of the stage's box,
+Once per stage (`clean_box_cleanup`, from the stage's host fixture), before its first case, the target's cleanup of the stage's box,
 never initialised, is probed: what it leaves there (isolate 1.10.1's `--cleanup` of a box that does
 not exist makes the empty box directory) is recorded once, so the checks report it as its own finding
 and take exactly that, no more, out of every case's "recovered to baseline".
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import os
-import weakref
 from collections.abc import Sequence
 
 from reliability import probes
@@ -31,7 +30,6 @@ PROBE_PROGRAM = "python/ok_sum"
 PROBE_LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
 CLEAN_CLEANUP = "clean-box cleanup"  # the label of its evidence event (checks/aftermath.py judges it)
 DIR_ENTRIES_KEPT = 20
-_probed: weakref.WeakSet[Journal] = weakref.WeakSet()  # the stage runs (journals) probed already
 
 
 def snapshot(owned: Owned) -> dict:
@@ -82,18 +80,15 @@ def contents(leaks: dict) -> dict[str, list[str]]:
     return out
 
 
-def clean_box_cleanup(journal: Journal, target: Target, box: int) -> dict | None:
-    """Once per stage run: the target's cleanup of `box` as the stage found it (before any init), and
+def clean_box_cleanup(journal: Journal, target: Target, box: int) -> dict:
+    """Once per stage run (stages/clean_box.py calls it as the first case begins): the target's cleanup of `box` as the stage found it (before any init), and
     what that left on the host, as an evidence event. Facts only: whether any of the box's own paths
     existed before (then the box was not clean), the cleanup's outcome, what is new and what is gone,
     the state files against their schema. Then, once observed, the target's recover of the box, so the
     cases start from a box the target itself made usable (a cleanup may also damage its state).
 
-    Returns the snapshot taken before the probe (None once probed): the first case's baseline, so what
-    the probe left and its recover did not remove is still seen as new there, never taken as the norm."""
-    if journal in _probed:
-        return None
-    _probed.add(journal)
+    Returns the snapshot taken before the probe: the first case's baseline, so what the probe left and
+    its recover did not remove is still seen as new there, never taken as the norm."""
     owned = target.owned([box])
     before = snapshot(owned)
     outcome = target.cleanup(box)

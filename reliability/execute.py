@@ -5,6 +5,7 @@ A run can also be resumed from its history (resume_run) after the pipeline or th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import signal
@@ -22,13 +23,13 @@ from reliability.errors import UsageError
 from reliability.history import Journal
 from reliability.metrics import DEFAULT_PREFIX, RunMetrics, check_port
 from reliability.probes import host_cpu
-from reliability.profiles import Sizes, sizes_for
+from reliability.profiles import Sizes
 from reliability.progress import Progress
 from reliability.report.summary import print_summary
 from reliability.runner import Runner
 from reliability.sampler import Sampler, interval_for
 from reliability.stages import get as get_stage
-from reliability.stages.base import Stage
+from reliability.stages.base import Stage, StageContext
 from reliability.targets import load as load_target
 from reliability.targets.base import Target
 from reliability.targets.capabilities import Reloadable, capability
@@ -77,11 +78,11 @@ def preflight(selected: list[Stage], opts: RunOptions) -> None:
     metrics port in use."""
     for flag, path in (("--runs", opts.runs_dir), ("--reports", opts.reports_dir)):
         check_writable_dir(flag, path)
-    sizes = {stage.name: sizes_for(stage.name, opts.profile, opts.overrides) for stage in selected}
+    sizes = {stage.name: stage.sizes_for(opts.profile, opts.overrides) for stage in selected}
     target = load_target(opts.target, opts.target_options)
     try:
         for stage in selected:
-            check_boxes(target, stage_boxes(stage, sizes[stage.name].concurrency, opts.box_base))
+            check_boxes(target, stage.boxes(sizes[stage.name].concurrency, opts.box_base))
     finally:
         target.close()
     check_port(opts.metrics_port)
@@ -97,13 +98,6 @@ def check_writable_dir(flag: str, path: Path) -> None:
         raise UsageError(f"{flag} {path}: cannot write in {existing} (permission denied)")
 
 
-def stage_boxes(stage: Stage, concurrency: int, box_base: int) -> list[int]:
-    """The boxes the stage's workers use: one each, unless the stage maps them (locks: all on one)."""
-    if stage.boxes_for:
-        return stage.boxes_for(concurrency, box_base)
-    return [box_base + i for i in range(concurrency)]
-
-
 def check_boxes(target: Target, boxes: list[int], given_by: str = "--box-base and --concurrency") -> None:
     """Every box within the target's range: a box past it would make every execution an IE."""
     last = None if target.box_count is None else target.box_count - 1
@@ -115,10 +109,10 @@ def check_boxes(target: Target, boxes: list[int], given_by: str = "--box-base an
 
 
 def execute(stage: Stage, opts: RunOptions) -> Analysis:
-    sizes = sizes_for(stage.name, opts.profile, opts.overrides)
+    sizes = stage.sizes_for(opts.profile, opts.overrides)
     seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
     target = load_target(opts.target, opts.target_options)
-    boxes = stage_boxes(stage, sizes.concurrency, opts.box_base)
+    boxes = stage.boxes(sizes.concurrency, opts.box_base)
     check_boxes(target, boxes)
     owned = target.owned(boxes)  # this run's boxes: another run on the host is not our leak
     print(
@@ -155,6 +149,7 @@ def _start(stage, opts, sizes, seed, target, boxes, owned, run_dir: Path) -> Ana
         owned=owned.to_dict(),
         capabilities=sorted(target.capabilities),
         config=sizes.to_dict(),
+        cases=list(stage.cases),  # what the checks count against, whatever the code says later
         target_options=dict(opts.target_options),  # with box_base, what --resume needs to go on
         target_spec=target_spec(target),
         box_base=opts.box_base,
@@ -185,7 +180,7 @@ def resume_run(run_dir: Path, opts: RunOptions) -> Analysis:
         file=sys.stderr,
         flush=True,
     )
-    plan.boxes = stage_boxes(stage, plan.sizes.concurrency, plan.box_base)  # locks: several on one box
+    plan.boxes = stage.boxes(plan.sizes.concurrency, plan.box_base)  # locks: several on one box
     uids = target.owned(plan.boxes).uid_range
     with box_claims.claimed(target.name, plan.boxes, str(run_dir), _roots(target), uids):
         return _resume(run_dir, opts, plan, stage, target)
@@ -226,6 +221,8 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
     for program, why in sorted((p, w) for p, w in prepared.items() if isinstance(w, str)):
         print(f"{seg.stage.name}: skipping {program}: {why}", file=sys.stderr)
     metrics = RunMetrics(opts.metrics_prefix)
+    stage = seg.stage
+    ctx = StageContext(seg.seed, seg.sizes, seg.target, seg.journal, tuple(seg.boxes), seg.run_dir)
     runner = Runner(
         seg.target,
         seg.journal,
@@ -233,15 +230,14 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
         prepared,
         pace_per_min=seg.sizes.pace_per_min,
         on_done=metrics.observe,
-        around=(lambda sub: seg.stage.around(seg.journal, seg.target, sub, seg.sizes))
-        if seg.stage.around
-        else None,
+        # `ctx` is read when an execution starts: by then it holds the host fixture (bound below)
+        around=(lambda sub: stage.around(ctx, sub)) if stage.around else None,
     )
     metrics.bind(runner)
     started = time.monotonic()
-    total = seg.stage.total(seg.sizes)
+    total = stage.total(ctx)
     already = len(seg.done)
-    workload = (s for s in seg.stage.workload(seg.seed, seg.sizes) if s.index not in seg.done)
+    workload = (s for s in stage.workload(ctx) if s.index not in seg.done)
     try:
         with ExitStack() as running:
             running.enter_context(run_processes.marked(seg.run_id))
@@ -249,8 +245,10 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
                 server = metrics.serve(opts.metrics_port)
                 running.callback(server.server_close)
                 running.callback(server.shutdown)
-            if seg.stage.host_fixture:  # removed again before the "after" snapshot, like the metrics server
-                prepared.update(running.enter_context(seg.stage.host_fixture(seg.journal)).prepared)
+            if stage.host_fixture:  # removed again before the "after" snapshot, like the metrics server
+                fixture = running.enter_context(stage.host_fixture(ctx))
+                prepared.update(fixture.prepared)
+                ctx = dataclasses.replace(ctx, fixture=fixture)
             running.enter_context(_stop_on_signals(runner))
             running.enter_context(Progress(runner, seg.stage.name, total - already if total else None))
             running.enter_context(Sampler(runner, seg.journal, interval_for(seg.sizes.duration_s)))
@@ -259,7 +257,7 @@ def _run(seg: _Segment, opts: RunOptions) -> Analysis:
             fed = runner.run(
                 workload,
                 keep_going=lambda n: (
-                    not seg.stage.enough(seg.sizes, n + already, seg.prior_s + time.monotonic() - started)
+                    not stage.done_feeding(ctx, n + already, seg.prior_s + time.monotonic() - started)
                 ),
             )
     except KeyboardInterrupt:  # the second one (_stop_on_signals): stop at once, leave nothing

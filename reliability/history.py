@@ -224,6 +224,13 @@ class History:
     def seed(self) -> int:
         return self.stage_start["seed"]
 
+    @property
+    def cases(self) -> tuple[str, ...] | None:
+        """The stage's case list as the run had it (stage_start), so a check counts against that list
+        and not against today's code; None for a history recorded before stage_start carried it."""
+        cases = self.stage_start.get("cases")
+        return None if cases is None else tuple(cases)
+
     @functools.cached_property
     def stage_end(self) -> dict | None:
         """The last stage_end (a resumed run may have ended more than once), or None if it never ended."""

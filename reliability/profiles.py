@@ -7,11 +7,13 @@ preprod the deploy check (.github/workflows/preprod.yml): every stage at least o
 quick   the default, a person's first run: a few minutes.
 release the plan's numbers (QA-REL-001): stress 3600 s and 10,000+ submissions, leaks 1000+ iterations.
 soak    the plan's soak test: stress for 7 days at 1000 submissions an hour (resume it with --resume).
-Every size can be overridden on the command line.
+Each stage declares its sizes per profile next to it (Stage.sizes); every size can be overridden on the
+command line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 from reliability import bounds
@@ -39,74 +41,15 @@ class Sizes:
         return asdict(self)
 
 
-_SIZES: dict[str, dict[str, Sizes]] = {
-    "stress": {
-        "smoke": Sizes(submissions=60, concurrency=2, ranges="fast"),
-        "preprod": Sizes(submissions=100, concurrency=2, ranges="fast"),
-        "quick": Sizes(submissions=400, concurrency=4),
-        "release": Sizes(submissions=10_000, duration_s=3600, concurrency=4),
-        # QA-REL-001 soak: 7 days at 1000 submissions an hour, mix 70/20/5/5 (the stress mix); resumable.
-        "soak": Sizes(submissions=168_000, duration_s=7 * 24 * 3600, concurrency=4, pace_per_min=1000 / 60),
-    },
-    "concurrent": {
-        "smoke": Sizes(submissions=200, concurrency=100, ranges="fast", min_rate_per_min=600, watchdog_s=30),
-        "preprod": Sizes(submissions=120, concurrency=40, ranges="fast", min_rate_per_min=300, watchdog_s=30),
-        "quick": Sizes(submissions=3000, concurrency=110, min_rate_per_min=1000, watchdog_s=60),
-        "release": Sizes(submissions=30_000, duration_s=1800, concurrency=110, min_rate_per_min=1000),
-    },
-    "leaks": {
-        "smoke": Sizes(iterations=40, concurrency=2, ranges="fast"),
-        "preprod": Sizes(iterations=40, concurrency=2, ranges="fast"),
-        "quick": Sizes(iterations=200, concurrency=4),
-        "release": Sizes(iterations=1000, concurrency=4),
-    },
-    "exhaustion": {  # iterations = rounds of every exhaustion case; one worker (see stages/exhaustion.py)
-        "smoke": Sizes(iterations=1, concurrency=1, watchdog_s=120),
-        "preprod": Sizes(iterations=1, concurrency=1, watchdog_s=120),
-        "quick": Sizes(iterations=2, concurrency=1),
-        "release": Sizes(iterations=10, concurrency=1),
-    },
-    "locks": {  # iterations = executions; every worker contends for the same box
-        "smoke": Sizes(iterations=16, concurrency=4),
-        "preprod": Sizes(iterations=16, concurrency=4),
-        "quick": Sizes(iterations=100, concurrency=8),
-        "release": Sizes(iterations=1000, concurrency=16),
-    },
-    "crash": {  # iterations = supervisor kills per phase; one worker (see stages/crash.py)
-        "smoke": Sizes(iterations=1, concurrency=1),
-        "preprod": Sizes(iterations=1, concurrency=1),
-        "quick": Sizes(iterations=3, concurrency=1),
-        "release": Sizes(iterations=20, concurrency=1),
-    },
-    "faults": {  # iterations = rounds of a failure at every cleanup step; one worker (see stages/faults.py)
-        "smoke": Sizes(iterations=1, concurrency=1),
-        "preprod": Sizes(iterations=1, concurrency=1),
-        "quick": Sizes(iterations=3, concurrency=1),
-        "release": Sizes(iterations=20, concurrency=1),
-    },
-    "state": {  # iterations = rounds of every corruption case; one worker; duration_s caps the stage
-        "smoke": Sizes(iterations=1, concurrency=1, duration_s=120),
-        "preprod": Sizes(iterations=1, concurrency=1, duration_s=120),
-        "quick": Sizes(iterations=3, concurrency=1, duration_s=600),
-        "release": Sizes(iterations=20, concurrency=1, duration_s=3600),
-    },
-    "isolation": {  # iterations = rounds of every hostile case
-        "smoke": Sizes(iterations=1, concurrency=2),
-        "preprod": Sizes(iterations=1, concurrency=2),
-        "quick": Sizes(iterations=3, concurrency=2),
-        "release": Sizes(iterations=20, concurrency=4),
-    },
-}
-
-
-def sizes_for(stage: str, profile: str, overrides: dict | None = None) -> Sizes:
-    """The sizes of `stage` in `profile`, with command-line overrides (None values ignored)."""
+def sizes_for(stage: str, table: Mapping[str, Sizes], profile: str, overrides: dict | None = None) -> Sizes:
+    """The sizes of `stage` in `profile` from its table (each stage declares its own, next to it), with
+    command-line overrides (None values ignored)."""
     if profile not in PROFILES:
         raise UsageError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
-    if profile not in _SIZES[stage]:
-        raise UsageError(f"stage {stage} has no {profile} profile (choose from {', '.join(_SIZES[stage])})")
+    if profile not in table:
+        raise UsageError(f"stage {stage} has no {profile} profile (choose from {', '.join(table)})")
     given = check_overrides(overrides or {})
-    return replace(_SIZES[stage][profile], **given)
+    return replace(table[profile], **given)
 
 
 def check_overrides(overrides: dict) -> dict:

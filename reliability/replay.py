@@ -2,7 +2,9 @@
 
 The submission is found by its index; the stage runs again with its workload narrowed to that one
 submission, so its host fixture and its fault around the execution (a killed supervisor, a failing
-cleanup step, a damaged state file, a hostile program's plants) are entered again as they were. The
+cleanup step, a damaged state file, a hostile program's plants) are entered again for the case the
+submission carries (Submission.case). The workload made again must give that index the recorded
+program and case, or the replay is refused: it would test something else. The
 replay is a run of its own under <run dir>/replays/, with its history, checks and JUnit; nothing of the
 recorded run is changed. A history recorded by another pipeline version, or against another target
 than the one asked for, is refused: the same index could be another case there.
@@ -20,20 +22,36 @@ from reliability.analyze import HISTORY
 from reliability.errors import UsageError
 from reliability.execute import RunOptions, check_boxes, execute
 from reliability.history import read
-from reliability.profiles import Sizes, sizes_for
+from reliability.profiles import Sizes
 from reliability.stages import get as get_stage
-from reliability.stages.base import Stage
+from reliability.stages.base import Stage, StageContext
 from reliability.targets import load as load_target
+from reliability.workload.submission import Submission
 
 
 def narrowed(stage: Stage, index: int) -> Stage:
     """`stage` feeding only submission `index` of its workload (the workload is the same for a seed)."""
 
-    def workload(seed: int, sizes: Sizes):
-        upto = itertools.takewhile(lambda s: s.index <= index, stage.workload(seed, sizes))
-        return (s for s in upto if s.index == index)
+    def workload(ctx: StageContext):
+        return (s for s in [made_again(stage, ctx, index)] if s is not None)
 
     return dataclasses.replace(stage, workload=workload, enough=lambda *_: False, planned=lambda _: 1)
+
+
+def made_again(stage: Stage, ctx: StageContext, index: int) -> Submission | None:
+    """Submission `index` of the stage's workload for ctx's seed and sizes (None past its end)."""
+    upto = itertools.takewhile(lambda s: s.index <= index, stage.workload(ctx))
+    return next((s for s in upto if s.index == index), None)
+
+
+def check_same_case(recorded: Submission, again: Submission | None, run_dir: Path) -> None:
+    """Refuse a replay whose workload no longer gives the index the recorded program and case."""
+    if again is None or (again.program, again.case) != (recorded.program, recorded.case):
+        now = f"{again.program} case {again.case or '-'}" if again else "nothing"
+        raise UsageError(
+            f"{run_dir}: index {recorded.index} was {recorded.program} case {recorded.case or '-'}, "
+            f"but this pipeline's workload gives {now} there: replay it with the pipeline that recorded it"
+        )
 
 
 def replay(run_dir: Path, index: int, target: str | None, target_options: dict, box: int | None) -> int:
@@ -59,8 +77,9 @@ def replay(run_dir: Path, index: int, target: str | None, target_options: dict, 
         finally:
             sandbox.close()
     recorded_box = history.results.get(index, {}).get("box", sub.box)
-    default = sizes_for(stage.name, start["profile"])
+    default = stage.sizes_for(start["profile"])
     sizes = {k: v for k, v in start["config"].items() if k in Sizes.__dataclass_fields__}
+    check_same_case(sub, made_again(stage, StageContext(start["seed"], Sizes(**sizes)), index), run_dir)
     sizes = {k: v for k, v in sizes.items() if v != getattr(default, k)}  # what the run was told
     analysis = execute(
         narrowed(stage, index),

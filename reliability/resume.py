@@ -30,7 +30,7 @@ class ResumePlan:
     rerun: list[int]  # submitted, no result: in flight at the cut, run again
     uncleaned: dict[int, int] = field(default_factory=dict)  # index -> box: result but no cleanup
     elapsed_s: float = 0.0  # how long the run had been going before the cut
-    box_base: int = 0  # the first box; a stage may map its workers otherwise (stage_boxes)
+    box_base: int = 0  # the first box; a stage may map its workers otherwise (Stage.boxes)
     run_id: str = ""  # what the run's processes carry (run_processes.py); "" in older histories
 
 

@@ -20,14 +20,15 @@ PID = os.getpid()
 _boxes = itertools.count(200 + (PID % 40) * 10)  # box numbers (uids) apart from other testers' runs
 
 
-def only(stage_name: str, programs: tuple[str, ...], own_end: bool = False) -> Stage:
-    """The stage with its workload narrowed to some programs: the same machinery, fewer executions.
+def only(stage_name: str, picks: tuple[str, ...], own_end: bool = False) -> Stage:
+    """The stage with its workload narrowed to some cases (Submission.case), or to some programs for a
+    stage without cases: the same machinery, fewer executions.
 
     It ends when the narrowed workload does; a stream that never ends (stress) keeps the stage's own
     end instead (own_end: enough submissions fed)."""
     stage = get(stage_name)
-    narrowed = lambda seed, sizes: (s for s in stage.workload(seed, sizes) if s.program in programs)  # noqa: E731
-    enough = stage.enough if own_end else lambda sizes, fed, elapsed: False
+    narrowed = lambda ctx: (s for s in stage.workload(ctx) if (s.case or s.program) in picks)  # noqa: E731
+    enough = stage.done_feeding if own_end else lambda ctx, fed, elapsed: False
     return dataclasses.replace(stage, workload=narrowed, enough=enough)
 
 

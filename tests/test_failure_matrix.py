@@ -14,33 +14,33 @@ from reliability.checks import crash, faults, isolation, locks, state
 
 pytestmark = pytest.mark.root
 
-# defect -> (stage, narrowed to these programs, sizes, check that must fail, text in its evidence)
+# defect -> (stage, narrowed to these cases, sizes, check that must fail, text in its evidence)
 DEFECTS = {
-    "corrupt_state": (("crash", ("crash/execute",)), {"iterations": 1}, crash.STATE, "state.json: not valid"),
-    "wrong_verdict": (("crash", ("crash/execute",)), {"iterations": 1}, crash.HEALTHY, "probe got RE"),
+    "corrupt_state": (("crash", ("execute",)), {"iterations": 1}, crash.STATE, "state.json: not valid"),
+    "wrong_verdict": (("crash", ("execute",)), {"iterations": 1}, crash.HEALTHY, "probe got RE"),
     # The program outlives its killed supervisor: it is still there when the grace period ends, and
     # has slept (execute) and spun (timeout) past its limits by then.
     "keep_orphans": (
-        ("crash", ("crash/execute", "crash/timeout")),
+        ("crash", ("execute", "timeout")),
         {"iterations": 1},
         crash.LIMITS,
         "after the supervisor died)",
     ),
     "claim_cleanup_success": (
-        ("faults", ("faults/reap",)),
+        ("faults", ("reap",)),
         {"iterations": 1},
         faults.REPORTED,
         "cleanup said ok although reap was made to fail",
     ),
     "trust_state": (
-        ("state", ("state/corrupt_json",)),
+        ("state", ("corrupt_json",)),
         {"iterations": 1},
         state.DETECTED,
         "the damage left no trace",
     ),
     # The program may create a user namespace, and every other kind inside one.
     "allow_namespaces": (
-        ("isolation", ("hostile/namespace_user",)),
+        ("isolation", ("namespace_user",)),
         {"iterations": 1},
         isolation.check_name("namespace_user"),
         "namespace_user: namespace: unshare(user) got ok",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from reliability.history import History
+
 STATUSES = ("passed", "failed", "skipped")
 
 # A run with thousands of bad items must still give a readable report; the history keeps them all.
@@ -48,3 +50,11 @@ def failed(name: str, message: str, evidence: Iterable[str] = ()) -> CheckResult
 
 def skipped(name: str, reason: str, evidence: Iterable[str] = ()) -> CheckResult:
     return CheckResult(name, "skipped", reason, capped(evidence))
+
+
+def not_measured(history: History, seen: Iterable[str]) -> str:
+    """ "; not measured: a, b" for the cases of the run's own list (stage_start) that no event names (a
+    run cut short, a narrowed replay), or "" (also for a history that recorded no list)."""
+    seen = set(seen)
+    missing = [case for case in history.cases or () if case not in seen]
+    return f"; not measured: {', '.join(missing)}" if missing else ""

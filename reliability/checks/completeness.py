@@ -45,7 +45,7 @@ def _completed(history: History) -> CheckResult:
 def _program(history: History, index: int) -> str:
     if index in history.submissions:
         sub = history.submissions[index]
-        return f"({sub.program}, {sub.language})"
+        return f"({sub.label}, {sub.language})"
     skip = history.skips.get(index)
     return f"({skip['program']}, {skip['language']})" if skip else ""
 

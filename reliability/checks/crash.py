@@ -22,7 +22,7 @@ directory that it did not get to remove are not counted as left by itself (they 
 from __future__ import annotations
 
 from reliability.checks.aftermath import clean_cleanup_leftovers, probe_problems, recovery_problems
-from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.checks.base import CheckResult, failed, not_measured, passed, skipped
 from reliability.checks.survivors import left_running, over_limits, unfinished_cleanup
 from reliability.history import History
 
@@ -95,6 +95,7 @@ def check(history: History) -> list[CheckResult]:
     summary = f"{len(done)} crashes at {', '.join(phases)}" + (
         f"; skipped: {'; '.join(skips)}" if skips else ""
     )
+    summary += not_measured(history, (e["phase"] for e in events))
     never = sorted({e["phase"] for e in missed} - set(phases))
     watched = [e for e in done if (e.get("after_kill") or {}).get("limits")]
     out = []

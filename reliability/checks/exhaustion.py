@@ -55,13 +55,14 @@ def check(history: History) -> list[CheckResult]:
         sub = history.submissions.get(r["index"])
         if sub is None:
             continue
-        if sub.program.startswith("exhaustion/"):
-            by_case[sub.program.split("/", 1)[1]].append(r)
+        if sub.case:
+            by_case[sub.case].append(r)
         else:
             after.append((sub, r))
     skips = {e["evidence"]["case"]: e["evidence"]["reason"] for e in _evidence(history, "exhaustion skip")}
     results = []
-    for name, title in CASES.items():
+    for name in history.cases or CASES:  # the run's own case list (stage_start), if it recorded one
+        title = CASES.get(name, name.replace("_", " "))
         no_quota = _no_quota(history, by_case[name]) if name == "fill_box" else None
         runs, untaken = _split_by_effect(history, by_case[name])
         skip = skips.get(name) or (
@@ -141,7 +142,7 @@ def _after(after: list) -> CheckResult:
     if not after:
         return failed(AFTER, "no plain run after the faults: recovery not measured")
     wrong = [
-        f"index {r['index']} {sub.program}: expected {sub.expected}, got {r['result']['verdict']} "
+        f"index {r['index']} {sub.label}: expected {sub.expected}, got {r['result']['verdict']} "
         f"({r['result'].get('message', '')})"
         for sub, r in after
         if r["result"]["verdict"] != sub.expected or r["stdout_ok"] is False

@@ -11,7 +11,7 @@ hold busy, no box cgroup to occupy) tested nothing: it is skipped with that fact
 from __future__ import annotations
 
 from reliability.checks.aftermath import clean_cleanup_leftovers, probe_problems, recovery_problems
-from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.checks.base import CheckResult, failed, not_measured, passed, skipped
 from reliability.history import History
 
 REPORTED = "cleanup failure reported"
@@ -97,6 +97,7 @@ def check(history: History) -> list[CheckResult]:
         problems[HEALTHY] += probe_problems(at, e["probe"])
     summary = f"{len(done)} injected failures: {', '.join(e['step'] for e in done)}"
     summary += f"; skipped: {'; '.join(skips)}" if skips else ""
+    summary += not_measured(history, (e["step"] for e in events))
     evidence = [
         f"{e['step']}: cleanup error {e['outcome'] and e['outcome']['error']!r}; left "
         f"{sorted(e['left']['leaks'])}; recover: {'; '.join(e['recovered']['recover'])}"

@@ -94,8 +94,8 @@ def check(history: History) -> list[CheckResult]:
     runs: dict[str, list[dict]] = {case: [] for case in cases}
     for event in history.of_type("result"):
         sub = history.submissions.get(event["index"])
-        if sub and sub.program.startswith("hostile/") and sub.program[8:] in runs:
-            runs[sub.program[8:]].append(event["result"])
+        if sub and sub.case in runs:
+            runs[sub.case].append(event["result"])
     return [_check_case(name, case, runs[name], host) for name, case in cases.items()]
 
 

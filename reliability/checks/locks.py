@@ -10,13 +10,15 @@ An execution the target refused (verdict IE) did not run; it must say why.
 the box initialised once, then several workers run in it at once, as judges use a box. Runs that
 overlap, a marker that saw another run, or a refusal without a cause fail it; refusals and retries
 are counted in its evidence. It needs no lock capability: a sandbox without a run lock fails it. The
-stale-lock and
-corrupt-lock sub-cases (nemesis/lock_cases.py, run after the contention runs, one "evidence" event each)
-need a target with locks; without them they are skipped, never passed.
+stale-lock and corrupt-lock sub-cases (nemesis/lock_cases.py records their facts after the contention
+runs, one "evidence" event each; checks/lock_subcases.py judges them) need a target with locks;
+without them they are skipped, never passed. A sub-case that failed in the pipeline itself (its facts
+hold the error) fails: it measured nothing.
 """
 
 from __future__ import annotations
 
+from reliability.checks import lock_subcases
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.checks.overlap import overlapping
 from reliability.history import History
@@ -28,6 +30,7 @@ STALE = "stale lock of a killed holder recovered"
 CORRUPT = "corrupt lock file handled"
 RUN_LOCK = "no overlapping runs in one initialised box"
 SUBCASES = {"lock holder killed": STALE, "lock file corrupted": CORRUPT}
+JUDGES = {STALE: lock_subcases.stale_lock, CORRUPT: lock_subcases.corrupt_lock}
 RUN_CONTENTION = "runs in one initialised box"  # the evidence label (nemesis/run_contention.py)
 
 
@@ -44,7 +47,7 @@ def run_lock(history: History) -> CheckResult:
     if ev.get("skipped"):
         return skipped(RUN_LOCK, ev["skipped"])
     if "runs" not in ev:  # the case itself failed (a pipeline error, see stages/locks.py _guarded)
-        return failed(RUN_LOCK, ev.get("summary", "the case recorded no runs"), ev.get("lines", []))
+        return failed(RUN_LOCK, ev.get("error", "the case recorded no runs"), ev.get("traceback", []))
     runs = ev["runs"]
     box = ev["box"]
     went = [r for r in runs if r["verdict"] != "IE"]
@@ -127,15 +130,34 @@ def _subcases(history: History) -> list[CheckResult]:
     if "locks" not in history.stage_start["capabilities"]:
         return [skipped(name, "target has no locks") for name in SUBCASES.values()]
     found = {e["label"]: e["evidence"] for e in history.of_type("evidence")}
-    results = []
-    for label, name in SUBCASES.items():
-        ev = found.get(label)
-        if ev is None:
-            results.append(skipped(name, f"not run: no {label!r} evidence in the history"))
-        elif ev.get("skipped"):
-            results.append(skipped(name, ev["skipped"]))
-        elif ev.get("ok"):
-            results.append(passed(name, ev["summary"], ev.get("lines", [])))
-        else:
-            results.append(failed(name, ev["summary"], ev.get("lines", [])))
-    return results
+    return [_subcase(name, found.get(label), label) for label, name in SUBCASES.items()]
+
+
+def _subcase(name: str, facts: dict | None, label: str) -> CheckResult:
+    if facts is None:
+        return skipped(name, f"not run: no {label!r} evidence in the history")
+    if "error" in facts:  # the sub-case itself failed in the pipeline (stages/locks.py _guarded)
+        return failed(name, facts["error"], facts.get("traceback", []))
+    if "ok" in facts:  # recorded by a pipeline that judged the sub-case itself, before facts were kept
+        said = f"{facts['summary']} (as judged when the run was recorded: its facts were not kept)"
+        return (passed if facts["ok"] else failed)(name, said, facts.get("lines", []))
+    if "timeline" not in facts and "kinds" not in facts:  # skipped before anything was done
+        return skipped(name, facts.get("skipped", "no facts recorded"))
+    problems, lines = JUDGES[name](facts)
+    if problems:
+        return failed(name, "; ".join(problems)[:600], lines)
+    if facts.get("skipped"):
+        return skipped(name, facts["skipped"], lines)
+    return passed(name, _summary(name, facts), lines)
+
+
+def _summary(name: str, facts: dict) -> str:
+    if name == STALE:
+        return (
+            f"box {facts['box']} taken again {facts['taken_after_s']:.2f} s after its holder was SIGKILLed "
+            f"(bound {facts['bound_s']:g} s); the new run was alone; host back to baseline"
+        )
+    return (
+        "garbage, truncated and empty lock files handled: one run at a time, each alone or refused with a "
+        "cause, the lock file valid or free afterwards"
+    )

@@ -4,15 +4,14 @@ The plan's four assertions (corruption detected, state quarantined, service cont
 trail) and the recovery afterwards are separate checks: a sandbox may refuse a bad file yet keep no
 record of it, or quarantine a box and never bring it back. Every judgement comes from the history:
 what the stage wrote, what the damaged box's run got, what the file and the audit files looked like
-afterwards. A target with no per-box state file has every check skipped with the reason.
+afterwards; the case list counted against is the one recorded in stage_start. A target with no per-box state file has every check skipped with the reason.
 """
 
 from __future__ import annotations
 
 from reliability.checks.aftermath import probe_problems, recovery_problems
-from reliability.checks.base import CheckResult, failed, passed, skipped
+from reliability.checks.base import CheckResult, failed, not_measured, passed, skipped
 from reliability.history import History
-from reliability.workload.cases import STATE_DAMAGE as CASES
 
 LABEL = "state corruption"
 DETECTED = "damage detected (no silent use of a bad state file)"
@@ -44,10 +43,11 @@ def check(history: History) -> list[CheckResult]:
         return [skipped(name, reason, skips) for name in NAMES]
     measured = sorted({e["case"] for e in done})
     summary = f"{len(done)} damaged state files ({', '.join(measured)})"
-    missing = [c for c in CASES if c not in measured]
-    summary += f"; not measured: {', '.join(missing)}" if missing else ""
+    if history.cases is None:
+        summary += "; the history records no case list, so what was not measured is unknown"
+    summary += not_measured(history, measured)  # the run's own list: the same after the code moved on
     config = history.stage_start.get("config", {})
-    planned = config.get("iterations", 0) * len(CASES)
+    planned = config.get("iterations", 0) * len(history.cases or measured)
     if len(events) < planned:  # cut short by the stage's time cap (duration_s), or a narrowed workload
         summary += f"; {len(events)} of {planned} planned cases ran (time cap {config.get('duration_s')} s)"
     summary += f"; skipped: {'; '.join(skips)}" if skips else ""

@@ -57,7 +57,7 @@ def _describe(history: History, result_event: dict) -> str:
     got = res["verdict"] + (" with wrong output" if result_event["stdout_ok"] is False else "")
     replay = f"reliability replay {shlex.quote(str(history.run_dir))} {index}"
     return (
-        f"seed {history.seed} index {index} box {result_event['box']} {sub.program} ({sub.language}) "
+        f"seed {history.seed} index {index} box {result_event['box']} {sub.label} ({sub.language}) "
         f"limits cpu {lim.cpu_s}s wall {lim.wall_s}s mem {lim.mem_mb}MB "
         f"processes {lim.processes} output {lim.output_kb}KB: "
         f"expected {sub.expected}, got {got}; target said {res.get('message', '')!r}; replay: {replay}"

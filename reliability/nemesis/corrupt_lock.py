@@ -4,6 +4,7 @@ Where the lock file is: the target's optional `lock_file(box) -> str | None` (No
 declares none), else, for a described target, an owns/lock_files entry whose glob names the box with a
 {box} placeholder. Without either the sub-case cannot run and says why.
 
+Afterwards the file's state is recorded as facts (after_facts); checks/lock_subcases.py judges it.
 The file is written in place (never renamed or unlinked: a lock file's inode is what is locked), only
 while the box is free, and put back afterwards if it still holds what was written (a target that
 repaired it keeps its repair).
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from reliability.nemesis import audit_trail
+from reliability.targets.capabilities import LockRecords, capability
 
 GARBAGE = b"\x00\xff not a lock record \x1b[31m{{{\n" * 3
 
@@ -83,24 +85,19 @@ def is_locked(path: str) -> bool:
         os.close(fd)
 
 
-def after_state(target, path: str, written: bytes) -> tuple[bool, str]:
-    """Is the lock file valid or free after the race? (ok, what it holds)."""
+def after_facts(target, path: str, written: bytes) -> dict:
+    """What the lock file is after the race: locked or not, what it holds, and, for a target that reads
+    its own lock records (the LockRecords capability), what that record says or why it is no record."""
     data = audit_trail.read(path)
-    if is_locked(path):
-        return False, f"{path} is still locked after both contenders finished"
+    facts: dict = {"file": path, "locked": is_locked(path), "exists": data is not None}
     if data is None:
-        return True, f"{path} is gone (free)"
-    if not data.strip():
-        return True, f"{path} is empty and free"
-    if getattr(target, "name", "") == "builtin":  # its format is known: schemas/box-lock.schema.json
-        from reliability.refbox.locks import parse_record
-
-        try:
-            holder = parse_record(data).get("holder")
-        except ValueError as e:
-            return False, f"{path} still holds a corrupt record ({e}): {data[:80]!r}"
-        if holder is not None:
-            return False, f"{path} names holder pid {holder['pid']} but nobody holds it"
-        return True, f"{path} holds a valid free record"
-    same = "unchanged since it was corrupted" if data == written else "rewritten by the target"
-    return True, f"{path} is free ({len(data)} bytes, {same}; its format is the target's own)"
+        return facts
+    facts.update(bytes=len(data), preview=data[:80].decode(errors="replace"), unchanged=data == written)
+    reader = capability(target, LockRecords)
+    if reader is None or not data.strip():
+        return facts
+    try:
+        facts["record"] = reader.lock_record(data)
+    except ValueError as e:
+        facts["record_error"] = str(e)
+    return facts

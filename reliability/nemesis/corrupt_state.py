@@ -19,9 +19,9 @@ import os
 
 from reliability.nemesis import audit_trail
 from reliability.targets.base import Target
-from reliability.workload.cases import STATE_DAMAGE
 
-CASES = STATE_DAMAGE  # shared with checks/state.py, which may not import the nemesis
+# The stage records this list in stage_start (Stage.cases); checks/state.py counts against that record.
+CASES = ("corrupt_json", "partial_write", "missing_file", "wrong_enum", "missing_key")
 HOW = {
     "corrupt_json": "garbage written into the middle of the document",
     "partial_write": "the document cut half-way",

@@ -8,17 +8,17 @@ Faults come from outside, through the target contract only:
     holder process alone when the lock file is unknown); its program is left orphaned. Then the box is
     asked for again: init, and after a refusal the target's recover (what a judge does for a box whose
     holder died) and init again, until STALE_BOUND_S (env RELIABILITY_STALE_LOCK_BOUND_S). The marker
-    run that gets the box must be alone in it, and no program of the dead holder may still be alive.
+    run that gets the box, and whether the dead holder's program was still alive meanwhile, are
+    recorded.
 "lock file corrupted": with the box free, its lock file (corrupt_lock.lock_file_of) is filled with
     garbage, a truncated record, then nothing; each time two contenders race for the box (a helper
-    process and the stage). At most one runs at a time (windows apart, the marker says alone), each
-    one runs or is refused with a cause (never a crash), and afterwards the lock file is valid or free.
-Each returns the evidence dict the locks check reads: ok, summary, lines (or skipped).
+    process and the stage), and what each did and what the lock file held afterwards are recorded.
+Each returns raw facts (a timeline, the refusals, the runs' answers, the audit records, what recover
+found) as the evidence of one event; checks/lock_subcases.py alone judges them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -40,10 +40,6 @@ RETRY_S = 0.1
 SETTLE_S = 5.0  # the dead holder's other processes must be gone this long after the recovery
 
 
-def _one_line(record) -> str:
-    return (record if isinstance(record, str) else json.dumps(record, sort_keys=True))[:300]
-
-
 def marker(python3: str, hold_s: float) -> Prepared:
     """programs/locks/marker.py held `hold_s` seconds: prints "alone" unless another run's marker is there."""
     command = [python3, "-I", "-S", "marker.py", f"{hold_s:g}"]
@@ -55,23 +51,6 @@ def bound_s() -> float:
         return float(os.environ.get(BOUND_ENV, STALE_BOUND_S))
     except ValueError:
         return STALE_BOUND_S
-
-
-def _baseline(target: Target, box: int, before: dict, owned) -> tuple[list[str], list[str]]:
-    """(problems, lines): recover the box and compare the host with `before`."""
-    cmp = aftermath.recover_and_compare(target, box, before, owned)
-    problems = []
-    if cmp["recover_error"]:
-        problems.append(f"recover failed: {cmp['recover_error']}")
-    if cmp["new"]:
-        problems.append(f"not back to baseline, new since before: {cmp['new']}")
-    if cmp["state_files"]:
-        problems.append(f"state files invalid: {cmp['state_files']}")
-    done = f"failed: {cmp['recover_error']}" if cmp["recover_error"] else "; ".join(cmp["recover"])
-    lines = [f"recover at the end: {done or 'nothing to remove'}"]
-    if cmp["gone"]:
-        lines.append(f"gone since before (taken by recover): {cmp['gone']}")
-    return problems, lines
 
 
 # -- the holder SIGKILLed ---------------------------------------------------------------------------
@@ -88,45 +67,31 @@ def stale_lock(target: Target, box: int, prepared: Prepared) -> dict:
     before = aftermath.snapshot(owned)
     audit_before = audit_trail.mark(target)
     hold = marker(prepared.command[0], HOLD_S)
-    lines: list[str] = []
-    problems: list[str] = []
+    facts: dict = {"box": box, "bound_s": bound_s(), "timeline": []}
     tree: list[tuple[int, int]] = []
-    recovered_s = None
-    skipped = ""
     helper = lock_holder.Helper(target, box, "hold", hold.command, hold.files, HOLD_LIMITS)
     killed = False
     try:
-        orphans, tree, killed_at = _kill_holder(target, box, helper, lines)
+        orphans, tree, killed_at = _kill_holder(target, box, helper, facts["timeline"])
         killed = True
-        recovered_s = _take_again(target, box, prepared, orphans, killed_at, lines, problems)
+        facts.update(
+            _take_again(target, box, prepared, orphans, killed_at, facts["bound_s"], facts["timeline"])
+        )
     except _NoHolder as e:
-        problems.append(str(e))
+        facts["holder_error"] = str(e)
     except _CannotKill as e:
-        skipped = str(e)
+        facts["skipped"] = str(e)
     finally:
         if not killed:  # no holder was killed: end everything the helper started, then recover below
             lock_holder.kill(lock_holder.descendants(helper.pid))
         helper.stop()
-    lines += [f"audit: {_one_line(r)}" for r in audit_trail.since(audit_before)] or [
-        "audit: no new record (or the target keeps no audit file)"
-    ]
-    more, baseline = _baseline(target, box, before, owned)
-    problems += more + _settle(tree)
-    lines += baseline
-    if problems:
-        return {"ok": False, "summary": "; ".join(problems)[:600], "lines": lines}
-    if skipped:
-        return {"skipped": skipped, "lines": lines}
-    return {
-        "ok": True,
-        "summary": f"box {box} taken again {recovered_s:.2f} s after its holder was SIGKILLed "
-        f"(bound {bound_s():g} s); the new run was alone; host back to baseline",
-        "lines": lines,
-        "recovered_s": round(recovered_s or 0.0, 3),
-    }
+    facts["audit"] = audit_trail.since(audit_before)
+    facts["recovery"] = aftermath.recover_and_compare(target, box, before, owned)
+    facts["holder_left"] = _settle(tree)
+    return facts
 
 
-def _kill_holder(target: Target, box: int, helper, lines: list[str]):
+def _kill_holder(target: Target, box: int, helper, timeline: list[str]):
     """Wait for the holder's program in the box, SIGKILL the holder; (orphans, its tree, when)."""
     event = helper.read(START_S)
     if not event or not event.get("ok"):
@@ -154,7 +119,7 @@ def _kill_holder(target: Target, box: int, helper, lines: list[str]):
         who, holders = "the holder's processes outside the box", lock_holder.outside(helper.pid, orphans)
     killed = lock_holder.kill(holders)
     killed_at = time.monotonic()
-    lines.append(
+    timeline.append(
         f"SIGKILLed {who} {killed} (helper {helper.pid}), its program {[p for p, _ in orphans]} "
         f"left running in box {box}"
     )
@@ -163,11 +128,10 @@ def _kill_holder(target: Target, box: int, helper, lines: list[str]):
     return orphans, tree, killed_at
 
 
-def _take_again(target, box, prepared, orphans, killed_at, lines, problems) -> float | None:
+def _take_again(target, box, prepared, orphans, killed_at, bound: float, timeline: list[str]) -> dict:
     """Ask for the box until the bound: init at once (the next claimant may recover the lock itself);
     after a refusal the target's recover (a judge's answer to a dead holder), then init again. Once
-    taken, run the marker there: it must be alone, and no program of the dead holder alive."""
-    bound = bound_s()
+    taken, run the marker there, noting which programs of the dead holder were alive meanwhile."""
     refusals: list[tuple[float, str]] = []
     took = False
     while True:
@@ -185,61 +149,33 @@ def _take_again(target, box, prepared, orphans, killed_at, lines, problems) -> f
         except TargetError as e:
             refusals.append((time.monotonic() - killed_at, f"recover failed: {e}"))
         time.sleep(RETRY_S)
-    recovered_s = time.monotonic() - killed_at
-    lines += _dedup(refusals)
+    waited = round(time.monotonic() - killed_at, 3)
+    timeline += _dedup(refusals)
+    facts: dict = {"took": took, "taken_after_s": waited, "last_refusal": refusals[-1][1] if refusals else ""}
     if not took:
-        problems.append(
-            f"box {box} still refused {recovered_s:.1f} s after its holder was SIGKILLed "
-            f"(bound {bound:g} s): {refusals[-1][1] if refusals else 'no cause'}"
-        )
-        return None
-    lines.append(f"box {box} taken again {recovered_s:.2f} s after the kill (bound {bound:g} s)")
-    if recovered_s > bound:
-        problems.append(f"box {box} taken again only after {recovered_s:.1f} s (bound {bound:g} s)")
+        return facts
+    timeline.append(f"box {box} taken again {waited:.2f} s after the kill (bound {bound:g} s)")
     try:
         alive_before = [p for p, s in orphans if lock_holder.same_alive((p, s))]
         result = target.run(box, prepared.command, LIMITS, prepared.files)
         alive_after = [p for p, s in orphans if lock_holder.same_alive((p, s))]
     finally:
         outcome = target.cleanup(box)
-    lines.append(
-        f"new run: verdict {result.verdict}, stdout {result.stdout.strip()[:200]!r}"
-        + (f", message {result.message[:200]!r}" if result.message else "")
-        + f"; cleanup {'ok' if outcome.ok else 'failed: ' + outcome.error}"
-    )
-    if alive_before or alive_after:
-        problems.append(
-            f"the dead holder's program {sorted(set(alive_before + alive_after))} was still alive while "
-            f"the new run had box {box} (overlap)"
-        )
-    stale_files = _markers(result.stdout) if not (alive_before or alive_after) else set()
-    if result.verdict == "OK" and stale_files and "changed" not in result.stdout:
-        problems.append(
-            f"the new run in box {box} found marker files of the dead holder's run {sorted(stale_files)}: "
-            "the box was given out again without being cleaned"
-        )
-    elif result.verdict != "OK" or result.stdout.strip() != "alone":
-        problems.append(
-            f"the new run in box {box} did not run alone: verdict {result.verdict}, stdout "
-            f"{result.stdout.strip()[:200]!r} {result.message[:200]}"
-        )
-    if not outcome.ok:
-        problems.append(f"cleanup of the new run failed: {outcome.error}")
-    return recovered_s
+    facts["new_run"] = {"result": result.to_dict(), "cleanup": outcome.to_dict()}
+    facts["holder_program_alive"] = sorted(set(alive_before + alive_after))
+    return facts
 
 
-def _settle(tree: list[tuple[int, int]]) -> list[str]:
-    """The dead holder's processes (the helper and what it started) must all be gone: wait a moment,
-    then end any left by pid and say so."""
+def _settle(tree: list[tuple[int, int]]) -> list[int]:
+    """The dead holder's processes (the helper and what it started) still alive SETTLE_S after the
+    recovery; those are ended by pid (ours to end) and returned."""
     deadline = time.monotonic() + SETTLE_S
     left = [i for i in tree if lock_holder.same_alive(i)]
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = [i for i in left if lock_holder.same_alive(i)]
-    if not left:
-        return []
     lock_holder.kill([pid for pid, _ in left])
-    return [f"processes of the dead holder still alive after recovery (killed now): {[p for p, _ in left]}"]
+    return [pid for pid, _ in left]
 
 
 def _dedup(events: list[tuple[float, str]]) -> list[str]:
@@ -262,40 +198,19 @@ def corrupt(target: Target, box: int, prepared: Prepared) -> dict:
     owned = target.owned([box])
     before = aftermath.snapshot(owned)
     audit_before = audit_trail.mark(target)
-    lines: list[str] = []
-    problems: list[str] = []
-    leftover = _leftover_markers(target, box, prepared, lines)
+    facts: dict = {"box": box, "file": path, "before_race": _alone_run(target, box, prepared), "kinds": []}
     current = audit_trail.read(path)
     for kind, data in corrupt_lock.corruptions(current, box).items():
         with corrupt_lock.corrupted(path, data):
-            outcome = _race(target, box, prepared)
-            ok, state = corrupt_lock.after_state(target, path, data)
-        ran = [c for c in outcome if c.get("ran")]
-        said = ", ".join(_describe(c) for c in outcome)
-        lines.append(f"{kind}: {said}; {state}")
-        bad = race_problems(outcome, leftover)
-        if not ok:
-            bad.append(state)
-        if not ran and not bad:
-            probe = aftermath.probe(target, box)  # both refused with a cause: is the box usable?
-            lines.append(f"{kind}: neither ran; a probe afterwards got {probe.get('verdict')}")
-            if probe.get("verdict") != "OK":
-                bad.append(f"box {box} unusable after both were refused: {probe}")
-        problems += [f"{kind}: {b}" for b in bad]
-    lines += [f"audit: {_one_line(r)}" for r in audit_trail.since(audit_before)] or [
-        "audit: no new record (or the target keeps no audit file)"
-    ]
-    more, baseline = _baseline(target, box, before, owned)
-    problems += more
-    lines += baseline
-    if problems:
-        return {"ok": False, "summary": "; ".join(problems)[:600], "lines": lines}
-    return {
-        "ok": True,
-        "summary": "garbage, truncated and empty lock files handled: one run at a time, each alone or "
-        "refused with a cause, the lock file valid or free afterwards",
-        "lines": lines,
-    }
+            race = _race(target, box, prepared)
+            after = corrupt_lock.after_facts(target, path, data)
+        one = {"kind": kind, "race": race, "lock_file_after": after}
+        if not any(c.get("ran") for c in race):  # both refused: is the box usable at all?
+            one["probe"] = aftermath.probe(target, box)
+        facts["kinds"].append(one)
+    facts["audit"] = audit_trail.since(audit_before)
+    facts["recovery"] = aftermath.recover_and_compare(target, box, before, owned)
+    return facts
 
 
 def _race(target: Target, box: int, prepared: Prepared) -> list[dict]:
@@ -348,70 +263,15 @@ def _contend(target: Target, box: int, prepared: Prepared) -> dict:
     }
 
 
-def _window(c: dict) -> tuple[float, float]:
-    """When the program ran, at the latest start the record allows (as checks/locks.window)."""
-    return max(c["ran_from"], c["ended"] - c["result"]["wall_s"]), c["ended"]
-
-
-def _describe(c: dict) -> str:
-    if "crashed" in c:
-        return f"{c['who']} crashed ({c['crashed'][:200]})"
-    if not c.get("ran"):
-        return f"{c['who']} refused ({c.get('cause', '')[:200]})"
-    r = c["result"]
-    return f"{c['who']} ran: {r['verdict']} {r['stdout'].strip()[:80]!r}" + (
-        f" {r['message'][:120]!r}" if r["message"] else ""
-    )
-
-
-def _leftover_markers(target: Target, box: int, prepared: Prepared, lines: list[str]) -> set[str]:
-    """Markers already in the box with nobody running (files of a run killed earlier that the target
-    did not remove): one marker run alone first, so the race's runs are judged on new markers only."""
+def _alone_run(target: Target, box: int, prepared: Prepared) -> dict:
+    """One marker run with the box free, before the race: markers it reports are files of a run killed
+    earlier that the target did not remove, not of a contender."""
     try:
         target.init(box)
     except TargetError as e:
-        lines.append(f"before the race: box {box} refused ({e})")
-        return set()
+        return {"refused": str(e)}
     try:
         result = target.run(box, prepared.command, LIMITS, prepared.files)
     finally:
         target.cleanup(box)
-    found = _markers(result.stdout)
-    if found:
-        lines.append(f"before the race, with the box free: leftover markers in box {box}: {sorted(found)}")
-    return found
-
-
-def _markers(stdout: str) -> set[str]:
-    """The other runs' markers a marker run reports seeing."""
-    return {w for w in stdout.split() if w.startswith("marker-")}
-
-
-def _alone(stdout: str, leftover: set[str]) -> bool:
-    out = stdout.strip()
-    return out == "alone" or (
-        out.startswith("conflict:") and "changed" not in out and _markers(out) <= leftover
-    )
-
-
-def race_problems(outcome: list[dict], leftover: set[str] | None = None) -> list[str]:
-    leftover = leftover or set()
-    bad = [f"{c['who']} crashed: {c['crashed'][:300]}" for c in outcome if "crashed" in c]
-    bad += [
-        f"{c['who']} refused without a cause" for c in outcome if c.get("ran") is False and not c.get("cause")
-    ]
-    ran = [c for c in outcome if c.get("ran")]
-    for c in ran:
-        r = c["result"]
-        if r["verdict"] == "IE" and not r["message"]:
-            bad.append(f"{c['who']} got IE without a cause")
-        elif r["verdict"] != "IE" and (r["verdict"] != "OK" or not _alone(r["stdout"], leftover)):
-            bad.append(f"{c['who']} did not run alone: {r['verdict']} {r['stdout'].strip()[:200]!r}")
-        if not c["cleanup"]["ok"]:
-            bad.append(f"{c['who']}'s cleanup failed: {c['cleanup']['error'][:200]}")
-    real = [c for c in ran if c["result"]["verdict"] != "IE"]
-    if len(real) == 2:
-        (a0, a1), (b0, b1) = _window(real[0]), _window(real[1])
-        if a0 < b1 and b0 < a1:
-            bad.append(f"both ran at once (split brain): windows {a0:.3f}-{a1:.3f} and {b0:.3f}-{b1:.3f}")
-    return bad
+    return {"verdict": result.verdict, "stdout": result.stdout[:2000]}

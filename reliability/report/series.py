@@ -240,7 +240,7 @@ def wrong_verdicts(history: History) -> list[WrongVerdict]:
             WrongVerdict(
                 index=r["index"],
                 box=r["box"],
-                program=sub.program,
+                program=sub.label,
                 language=sub.language,
                 expected=sub.expected,
                 got=got,

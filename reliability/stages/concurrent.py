@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from reliability.checks import cleanup, completeness, concurrency, leaks, verdicts
 from reliability.profiles import Sizes
-from reliability.stages.base import Stage
+from reliability.stages.base import Stage, StageContext, submissions
 from reliability.workload import catalog, generator
 from reliability.workload.submission import Submission
 
@@ -34,10 +34,18 @@ BLOCK = (
 )
 
 
-def workload(seed: int, sizes: Sizes) -> Iterator[Submission]:
+SIZES = {
+    "smoke": Sizes(submissions=200, concurrency=100, ranges="fast", min_rate_per_min=600, watchdog_s=30),
+    "preprod": Sizes(submissions=120, concurrency=40, ranges="fast", min_rate_per_min=300, watchdog_s=30),
+    "quick": Sizes(submissions=3000, concurrency=110, min_rate_per_min=1000, watchdog_s=60),
+    "release": Sizes(submissions=30_000, duration_s=1800, concurrency=110, min_rate_per_min=1000),
+}
+
+
+def workload(ctx: StageContext) -> Iterator[Submission]:
     """Endless, seeded: the first n items are the same for a seed, so a cut run resumes exactly."""
-    rng = random.Random(seed)
-    ranges = generator.ranges_preset(sizes.ranges)
+    rng = random.Random(ctx.seed)
+    ranges = generator.ranges_preset(ctx.sizes.ranges)
     block = [catalog.get(pid) for pid, share in BLOCK for _ in range(share)]
     index = 0
     while True:
@@ -51,14 +59,11 @@ def workload(seed: int, sizes: Sizes) -> Iterator[Submission]:
             index += 1
 
 
-def _enough(sizes: Sizes, fed: int, elapsed: float) -> bool:
-    return fed >= sizes.submissions and elapsed >= sizes.duration_s
-
-
 STAGE = Stage(
     name="concurrent",
     title="Concurrent execution stress (QA-REL-001 section 2)",
+    sizes=SIZES,
     workload=workload,
-    enough=_enough,
+    planned=submissions,
     checks=(verdicts.check, completeness.check, concurrency.check, cleanup.check, leaks.check),
 )

@@ -21,64 +21,66 @@ import random
 import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 from reliability.checks import completeness, exhaustion, leaks
 from reliability.history import Journal
 from reliability.nemesis import cleanup_step, disk_full, fd_limit, pressure, recorded
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
-from reliability.stages.base import Stage
+from reliability.stages.base import Fixture, Stage, StageContext
 from reliability.targets.base import Limits, Target
+from reliability.targets.capabilities import Relocatable, capability
 from reliability.workload import toolchain
 from reliability.workload.catalog import PROGRAMS_DIR
 from reliability.workload.prepare import prepare_programs
 from reliability.workload.submission import Submission
 
 LIMITS = Limits(cpu_s=3.0, wall_s=15.0, mem_mb=256, processes=16, output_kb=1024)
-PROGRAMS = {  # case -> (program file in programs/exhaustion, or a catalog id; expected stdout)
-    "fill_box": ("fill_box.py", "full\n"),
-    "state_full": ("python/ok_sum", "163183\n"),
-    "fd_limit": ("fd_exhaust.py", "emfile\n"),
-    "many_fds": ("python/ok_sum", "163183\n"),
-    "memory": ("python/ok_sum", "163183\n"),
-    "cpu": ("python/ok_sum", "163183\n"),
+OK_SUM = "python/ok_sum"
+PROGRAMS = {  # case -> the program it runs: a catalog id, or a file in programs/exhaustion
+    "fill_box": "exhaustion/fill_box",
+    "state_full": OK_SUM,
+    "fd_limit": "exhaustion/fd_exhaust",
+    "many_fds": OK_SUM,
+    "memory": OK_SUM,
+    "cpu": OK_SUM,
 }
-AFTER = ("python/ok_sum", "python/re_exit")  # plain runs after each round: verdicts right again
+OWN_PROGRAMS = {"exhaustion/fill_box": "full\n", "exhaustion/fd_exhaust": "emfile\n"}  # id -> its stdout
+AFTER = (OK_SUM, "python/re_exit")  # plain runs after each round: verdicts right again
 STATE_TMPFS_MB = 4
 FD_HEADROOM = 48
 HELD_FDS = 4000
-
-
-def case_of(program: str) -> str | None:
-    return program.split("/", 1)[1] if program.startswith("exhaustion/") else None
+SIZES = {  # iterations = rounds of every exhaustion case; one worker (see the module docstring)
+    "smoke": Sizes(iterations=1, concurrency=1, watchdog_s=120),
+    "preprod": Sizes(iterations=1, concurrency=1, watchdog_s=120),
+    "quick": Sizes(iterations=2, concurrency=1),
+    "release": Sizes(iterations=10, concurrency=1),
+}
 
 
 @contextmanager
-def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
+def host_fixture(ctx: StageContext) -> Iterator[Fixture]:
+    """The stage's own programs (the catalog's are prepared by the run)."""
     python = toolchain.detect("python")
-    base = prepare_programs(["python/ok_sum"]) if python.available else {}
     prepared: dict[str, Prepared | str] = {}
-    for case, (source, stdout) in PROGRAMS.items():
+    for program, stdout in OWN_PROGRAMS.items():
         if not python.available:
-            prepared[f"exhaustion/{case}"] = python.missing
-        elif source.endswith(".py"):
-            command = [python.tools["python3"], "-I", "-S", source]
-            files = {str(PROGRAMS_DIR / "exhaustion" / source): source}
-            prepared[f"exhaustion/{case}"] = Prepared(command, files, stdout)
-        else:
-            prepared[f"exhaustion/{case}"] = base[source]
-    yield SimpleNamespace(prepared=prepared)
+            prepared[program] = python.missing
+            continue
+        source = program.split("/", 1)[1] + ".py"
+        command = [python.tools["python3"], "-I", "-S", source]
+        prepared[program] = Prepared(command, {str(PROGRAMS_DIR / "exhaustion" / source): source}, stdout)
+    yield Fixture(prepared)
 
 
-def workload(seed: int, sizes) -> Iterator[Submission]:
-    rng = random.Random(seed)
+def workload(ctx: StageContext) -> Iterator[Submission]:
+    rng = random.Random(ctx.seed)
     index = 0
-    for _ in range(sizes.iterations):
+    for _ in range(ctx.sizes.iterations):
         cases = list(PROGRAMS)
         rng.shuffle(cases)
         for case in cases:
-            yield Submission(index, f"exhaustion/{case}", "python", "OK", "normal", LIMITS)
+            yield Submission(index, PROGRAMS[case], "python", "OK", "normal", LIMITS, case=case)
             index += 1
         for program in AFTER:
             expected = "OK" if "/ok_" in program else "RE"
@@ -89,11 +91,11 @@ def workload(seed: int, sizes) -> Iterator[Submission]:
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
+def around(ctx: StageContext, sub: Submission) -> Iterator[Target | None]:
     """Hold the submission's fault from init to cleanup; a case that cannot be set up here is skipped."""
-    case = case_of(sub.program)
+    journal, target, case = ctx.journal, ctx.target, sub.case
     why = _cannot(case, target)
-    if case is None:
+    if not case:
         yield None
     elif why:
         journal.append(
@@ -136,7 +138,7 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
 
 def _effect(journal: Journal, sub: Submission, took_effect: bool, fact: str) -> None:
     """What the fault was at the end of the run (facts): one that no longer held tested nothing."""
-    evidence = {"case": case_of(sub.program), "index": sub.index, "took_effect": took_effect, "fact": fact}
+    evidence = {"case": sub.case, "index": sub.index, "took_effect": took_effect, "fact": fact}
     journal.append("evidence", label=exhaustion.EFFECT_LABEL, evidence=evidence)
 
 
@@ -156,11 +158,11 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _cannot(case: str | None, target: Target) -> str:
+def _cannot(case: str, target: Target) -> str:
     if case in ("memory", "cpu"):
         return pressure.missing()
-    if case == "state_full" and target.name != "builtin":
-        return f"target {target.name} cannot be relocated onto a small tmpfs (only the builtin target can)"
+    if case == "state_full" and capability(target, Relocatable) is None:
+        return f"target {target.name} cannot be relocated onto a small tmpfs (it is not Relocatable)"
     return ""
 
 
@@ -168,10 +170,10 @@ def _cannot(case: str | None, target: Target) -> str:
 def _state_full(journal: Journal, target: Target, sub: Submission) -> Iterator[Target]:
     """The same sandbox (same cgroups, so the probes see its leftovers) with its box root and state on a
     small tmpfs we fill; after the run the space is freed and one plain run must work with no recover."""
-    from reliability.targets.builtin import BuiltinTarget
-
+    relocatable = capability(target, Relocatable)
+    assert relocatable is not None  # _cannot skipped the case otherwise
     with disk_full.small_tmpfs(STATE_TMPFS_MB, prefix="exhaustion-state-") as root:
-        relocated = BuiltinTarget(box_root=root, cgroup_name=target.refbox.cgroup_name)  # type: ignore[attr-defined]
+        relocated = relocatable.relocated(root)
         with recorded(journal, "state_full", f"box root and state of the sandbox on {root}, filled") as info:
             with disk_full.filled(root) as written:
                 info["detail"] = f"box root {root}: {written} bytes filled, the run went on a full disk"
@@ -184,7 +186,7 @@ def _state_full(journal: Journal, target: Target, sub: Submission) -> Iterator[T
 
 def _after(relocated: Target, sub: Submission) -> dict:
     """Space back: the same box must run again without a manual recover; then recover, and say what it found."""
-    prepared = prepare_programs(["python/ok_sum"])["python/ok_sum"]
+    prepared = prepare_programs([OK_SUM])[OK_SUM]
     verdict, message = "IE", ""
     try:
         relocated.init(sub.box)
@@ -208,9 +210,10 @@ def _after(relocated: Target, sub: Submission) -> dict:
 STAGE = Stage(
     name="exhaustion",
     title="Resource exhaustion (QA-REL-001 section 5)",
+    sizes=SIZES,
     workload=workload,
-    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * (len(PROGRAMS) + len(AFTER)),
-    planned=lambda sizes: sizes.iterations * (len(PROGRAMS) + len(AFTER)),
+    planned=lambda ctx: ctx.sizes.iterations * (len(PROGRAMS) + len(AFTER)),
+    cases=tuple(PROGRAMS),
     checks=(exhaustion.check, completeness.check, leaks.check),
     host_fixture=host_fixture,
     around=around,

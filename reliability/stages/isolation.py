@@ -26,11 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from reliability.checks import cleanup, completeness, isolation, leaks
-from reliability.history import Journal
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
-from reliability.stages.base import Stage
-from reliability.targets.base import Limits, Target
+from reliability.stages.base import Fixture, Stage, StageContext
+from reliability.targets.base import Limits
 from reliability.workload import toolchain
 from reliability.workload.catalog import PROGRAMS_DIR
 from reliability.workload.submission import Submission
@@ -39,6 +38,12 @@ ESCAPE = PROGRAMS_DIR / "hostile" / "escape.py"
 LIMITS = Limits(cpu_s=2.0, wall_s=5.0, mem_mb=256, processes=16, output_kb=64)
 FILL_CAP_MB = 20  # above the refbox's private /tmp (16 MiB); the cap spares a weak sandbox's host
 NEIGHBOUR_SECRET = "a neighbouring box's file"
+SIZES = {  # iterations = rounds of every hostile case
+    "smoke": Sizes(iterations=1, concurrency=2),
+    "preprod": Sizes(iterations=1, concurrency=2),
+    "quick": Sizes(iterations=3, concurrency=2),
+    "release": Sizes(iterations=20, concurrency=4),
+}
 
 
 def neighbour_name() -> str:
@@ -46,10 +51,11 @@ def neighbour_name() -> str:
     return f"reliability-neighbour-{os.getpid()}"
 
 
-class HostFixture:
+class HostFixture(Fixture):
     """The host side of the escape attempts; `evidence()` says what the host saw."""
 
     def __init__(self) -> None:
+        super().__init__()
         tag = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.secret = secrets.token_hex(16)
         self.secret_path = f"/tmp/reliability-secret-{tag}"
@@ -59,7 +65,6 @@ class HostFixture:
         self.escape_name = f"reliability-escape-{tag}"  # a cgroup or a file the program tries to make
         self.daemon_name = f"rdaemon{secrets.token_hex(4)}"  # its comm: at most 15 characters
         self.connections = 0
-        self.prepared: dict[str, Prepared | str] = {}
 
     def start(self) -> None:
         with open(self.secret_path, "w") as f:
@@ -175,7 +180,8 @@ class HostFixture:
 
 
 @contextmanager
-def host_fixture(journal: Journal) -> Iterator[HostFixture]:
+def host_fixture(ctx: StageContext) -> Iterator[HostFixture]:
+    journal = ctx.journal
     fixture = HostFixture()
     try:
         fixture.start()
@@ -188,12 +194,13 @@ def host_fixture(journal: Journal) -> Iterator[HostFixture]:
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[None]:
+def around(ctx: StageContext, sub: Submission) -> Iterator[None]:
     """For other_box: a neighbouring box next to the target's boxes, world-readable and -writable so
     that only the jail keeps the program out; what became of it is journaled, then it is removed."""
-    if sub.program != "hostile/other_box":
+    if sub.case != "other_box":
         yield None
         return
+    journal, target = ctx.journal, ctx.target
     root = target.owned().box_root
     if not root or not os.path.isdir(root):
         why = f"target {target.name} declares no box root on this host ({root or 'none'})"
@@ -221,25 +228,27 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
         shutil.rmtree(path, ignore_errors=True)
 
 
-def workload(seed: int, sizes) -> Iterator[Submission]:
-    rng = random.Random(seed)
+def workload(ctx: StageContext) -> Iterator[Submission]:
+    rng = random.Random(ctx.seed)
     index = 0
-    for _ in range(sizes.iterations):
+    for _ in range(ctx.sizes.iterations):
         cases = list(isolation.CASES)
         rng.shuffle(cases)
         for case in cases:
             expected = isolation.CASES[case].verdict
             ending = "timeout" if expected == "TLE" else "normal"
-            yield Submission(index, f"hostile/{case}", "python", expected, ending, LIMITS)
+            # One program per case: escape.py with the case and what it aims at as its arguments.
+            yield Submission(index, f"hostile/{case}", "python", expected, ending, LIMITS, case=case)
             index += 1
 
 
 STAGE = Stage(
     name="isolation",
     title="Isolation of hostile submissions (beyond QA-REL-001: security)",
+    sizes=SIZES,
     workload=workload,
-    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations * len(isolation.CASES),
-    planned=lambda sizes: sizes.iterations * len(isolation.CASES),
+    planned=lambda ctx: ctx.sizes.iterations * len(isolation.CASES),
+    cases=tuple(isolation.CASES),
     checks=(isolation.check, completeness.check, cleanup.check, leaks.check),
     host_fixture=host_fixture,
     around=around,

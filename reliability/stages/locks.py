@@ -1,6 +1,6 @@
 """Lock integrity (QA-REL-001 section 7): many workers contend for ONE box.
 
-Every worker is mapped to the same box (boxes_for), so the target's locks alone stand between two
+Every worker is mapped to the same box (ALL_ON_ONE_BOX), so the target's locks alone stand between two
 executions in it. Each run is programs/locks/marker.py, which reports another run's marker in the box.
 A target without locks is not skipped: running two jobs in one box is exactly the bug, so it fails
 with the overlapping runs as evidence.
@@ -9,27 +9,24 @@ Then, once the contention runs are over (on the host fixture's exit: no executio
 sub-cases on the same box, each one "evidence" event: runs contending in one box initialised once
 (nemesis/run_contention.py, for every target: that is how judges use a box, and a sandbox without a
 run lock fails it), the lock holder SIGKILLed, and the lock file corrupted (nemesis/lock_cases.py; a
-target without the "locks" capability has these two skipped with that reason).
+target without the "locks" capability has these two skipped with that reason). Each records facts;
+checks/locks.py judges them.
 
-`around` notes the target and box the runs use (host_fixture is given only the journal), and makes
-each worker wait its turn for the box (Contender).
+`around` makes each worker wait its turn for the box (Contender).
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 from reliability.checks import completeness, leaks, locks
-from reliability.history import Journal
 from reliability.nemesis import lock_cases, run_contention
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
-from reliability.stages.base import Stage
+from reliability.stages.base import ALL_ON_ONE_BOX, Fixture, Stage, StageContext
 from reliability.targets.base import Target, TargetError
 from reliability.targets.capabilities import Reloadable, capability
 from reliability.targets.delegate import Delegating
@@ -42,28 +39,32 @@ STALE, CORRUPT = "lock holder killed", "lock file corrupted"  # the evidence lab
 NO_LOCKS = "target has no locks"
 RETRY_S = 0.1
 WAIT_S = 60.0  # a contender gives up on a busy box after this (then its refusal is an IE with a cause)
-
-_seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # journal -> (target, box)
+SIZES = {  # iterations = executions; every worker contends for the same box
+    "smoke": Sizes(iterations=16, concurrency=4),
+    "preprod": Sizes(iterations=16, concurrency=4),
+    "quick": Sizes(iterations=100, concurrency=8),
+    "release": Sizes(iterations=1000, concurrency=16),
+}
 
 
 @contextmanager
-def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
+def host_fixture(ctx: StageContext) -> Iterator[Fixture]:
     python = toolchain.detect("python")
     if python.available:
         prepared: Prepared | str = lock_cases.marker(python.tools["python3"], 0.3)
     else:
         prepared = python.missing
-    yield SimpleNamespace(prepared={PROGRAM: prepared})
+    yield Fixture({PROGRAM: prepared})
     # Reached only when the runs ended normally (an interrupt raises through the yield).
-    seen = _seen.pop(journal, None)
-    for label, evidence in [run_case(seen, prepared), *subcases(seen, prepared)]:
-        journal.append("evidence", label=label, evidence=evidence)
+    assert ctx.journal is not None and ctx.target is not None
+    for label, facts in [run_case(ctx.target, ctx.box, prepared), *subcases(ctx.target, ctx.box, prepared)]:
+        ctx.journal.append("evidence", label=label, evidence=facts)
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target]:
-    _seen.setdefault(journal, (target, sub.box))
-    yield Contender(target)
+def around(ctx: StageContext, sub: Submission) -> Iterator[Target]:
+    assert ctx.target is not None
+    yield Contender(ctx.target)
 
 
 class Contender(Delegating):
@@ -85,30 +86,25 @@ class Contender(Delegating):
             time.sleep(RETRY_S)
 
 
-def run_case(seen: tuple[Target, int] | None, prepared: Prepared | str) -> tuple[str, dict]:
+def run_case(target: Target, box: int, prepared: Prepared | str) -> tuple[str, dict]:
     """(label, raw facts) of the run-level case: every target, locks or not."""
-    if seen is None:
-        return run_contention.LABEL, {"skipped": "no execution ran: the target's box was never seen"}
     if isinstance(prepared, str):
         return run_contention.LABEL, {"skipped": prepared}
-    target, box = seen
     return run_contention.LABEL, _guarded(run_contention.run_contention, target, box, prepared)
 
 
-def subcases(seen: tuple[Target, int] | None, prepared: Prepared | str) -> list[tuple[str, dict]]:
-    """[(label, evidence)] of both sub-cases, run one after the other on the stage's box."""
+def subcases(target: Target, box: int, prepared: Prepared | str) -> list[tuple[str, dict]]:
+    """[(label, raw facts)] of both sub-cases, run one after the other on the stage's box."""
     why = ""
-    if seen is None:
-        why = "no execution ran: the target's box was never seen"
-    elif "locks" not in seen[0].capabilities:
+    if "locks" not in target.capabilities:
         why = NO_LOCKS
     elif isinstance(prepared, str):
         why = prepared
-    elif capability(seen[0], Reloadable) is None:
+    elif capability(target, Reloadable) is None:
         why = "the target cannot be made again in another process (not made by targets.load)"
     if why:
         return [(STALE, {"skipped": why}), (CORRUPT, {"skipped": why})]
-    target, box = seen  # type: ignore[misc]
+    assert not isinstance(prepared, str)
     return [
         (STALE, _guarded(lock_cases.stale_lock, target, box, prepared)),
         (CORRUPT, _guarded(lock_cases.corrupt, target, box, prepared)),
@@ -116,26 +112,29 @@ def subcases(seen: tuple[Target, int] | None, prepared: Prepared | str) -> list[
 
 
 def _guarded(case, target: Target, box: int, prepared: Prepared) -> dict:
-    """A pipeline error in a sub-case fails it with the traceback, never passes it or stops the stage."""
+    """A pipeline error in a sub-case is recorded as such (the check fails it), never lost, and never
+    stops the stage."""
     try:
         return case(target, box, prepared)
     except Exception as e:
-        lines = traceback.format_exc().splitlines()[-12:]
-        return {"ok": False, "summary": f"the sub-case itself failed: {e!r}", "lines": lines}
+        return {
+            "error": f"the sub-case itself failed: {e!r}",
+            "traceback": traceback.format_exc().splitlines()[-12:],
+        }
 
 
-def workload(seed: int, sizes) -> Iterator[Submission]:
-    for index in range(sizes.iterations):
+def workload(ctx: StageContext) -> Iterator[Submission]:
+    for index in range(ctx.sizes.iterations):
         yield Submission(index, PROGRAM, "python", "OK", "normal", LIMITS)
 
 
 STAGE = Stage(
     name="locks",
     title="Lock integrity (QA-REL-001 section 7)",
+    sizes=SIZES,
     workload=workload,
-    enough=lambda sizes, fed, elapsed: fed >= sizes.iterations,
     checks=(locks.check, completeness.check, leaks.check),
+    boxes_plan=ALL_ON_ONE_BOX,
     host_fixture=host_fixture,
-    boxes_for=lambda concurrency, box_base: [box_base] * concurrency,
     around=around,
 )

@@ -2,7 +2,7 @@
 schema-invalid data in a box's state file.
 
 One worker (its box is the damaged one); the next OTHERS boxes are the ones that must keep serving.
-Each execution is "state/<case>", an OK program. Around it, with the box idle after a normal run and
+Each execution's case (Submission.case) is a kind of damage; its program is an OK one. Around it, with the box idle after a normal run and
 cleanup: a host snapshot, the damage written into the box's state file from outside
 (nemesis/corrupt_state.py); then the runner runs the submission on the damaged box. Afterwards: the
 file as it is now (untouched, set aside, rewritten), where the bad bytes were kept, the records that
@@ -18,16 +18,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 from reliability import aftermath
 from reliability.checks import completeness, leaks
 from reliability.checks import state as state_checks
-from reliability.history import Journal
 from reliability.nemesis import audit_trail, corrupt_state, recorded
 from reliability.probes import state_files
 from reliability.profiles import Sizes
-from reliability.stages.base import Stage
+from reliability.stages.base import ONE_WORKER, Stage, StageContext
 from reliability.targets.base import Limits, Result, Target, TargetError
 from reliability.targets.delegate import Delegating
 from reliability.workload.submission import Submission
@@ -35,26 +33,30 @@ from reliability.workload.submission import Submission
 LIMITS = Limits(cpu_s=2.0, wall_s=10.0, mem_mb=128, processes=16, output_kb=64)
 LABEL = state_checks.LABEL
 OTHERS = 2  # boxes next to the damaged one that must keep serving while it is quarantined
+SIZES = {  # iterations = rounds of every corruption case; duration_s caps the stage (see enough)
+    "smoke": Sizes(iterations=1, concurrency=1, duration_s=120),
+    "preprod": Sizes(iterations=1, concurrency=1, duration_s=120),
+    "quick": Sizes(iterations=3, concurrency=1, duration_s=600),
+    "release": Sizes(iterations=20, concurrency=1, duration_s=3600),
+}
 
 
-@contextmanager
-def host_fixture(journal: Journal) -> Iterator[SimpleNamespace]:
-    ok = aftermath.probe_program()
-    yield SimpleNamespace(prepared={f"state/{case}": ok for case in corrupt_state.CASES})
-
-
-def workload(seed: int, sizes) -> Iterator[Submission]:
+def workload(ctx: StageContext) -> Iterator[Submission]:
     index = 0
-    for _ in range(sizes.iterations):
+    for _ in range(ctx.sizes.iterations):
         for case in corrupt_state.CASES:
             # A box whose state file is damaged must refuse to run: IE is what a correct sandbox reports.
-            yield Submission(index, f"state/{case}", "python", "IE", "normal", LIMITS)
+            yield Submission(index, aftermath.PROBE_PROGRAM, "python", "IE", "normal", LIMITS, case=case)
             index += 1
 
 
-def enough(sizes, fed: int, elapsed: float) -> bool:
+def planned(ctx: StageContext) -> int:
+    return ctx.sizes.iterations * len(corrupt_state.CASES)
+
+
+def enough(ctx: StageContext, fed: int, elapsed: float) -> bool:
     """All cases of every iteration fed, or the stage's time cap (duration_s) reached."""
-    return fed >= sizes.iterations * len(corrupt_state.CASES) or 0 < sizes.duration_s <= elapsed
+    return fed >= planned(ctx) or 0 < ctx.sizes.duration_s <= elapsed
 
 
 class Recording(Delegating):
@@ -84,9 +86,8 @@ class Recording(Delegating):
 
 
 @contextmanager
-def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> Iterator[Target | None]:
-    case = sub.program.removeprefix("state/")
-    box = sub.box
+def around(ctx: StageContext, sub: Submission) -> Iterator[Target | None]:
+    journal, target, case, box = ctx.journal, ctx.target, sub.case, sub.box
     at = {"index": sub.index, "box": box, "case": case, "how": corrupt_state.HOW[case]}
     why = corrupt_state.cannot(target, box)
     if why:
@@ -157,11 +158,12 @@ def around(journal: Journal, target: Target, sub: Submission, sizes: Sizes) -> I
 STAGE = Stage(
     name="state",
     title="State corruption recovery (QA-REL-001 section 8)",
+    sizes=SIZES,
     workload=workload,
+    planned=planned,
     enough=enough,
-    planned=lambda sizes: sizes.iterations * len(corrupt_state.CASES),
+    cases=corrupt_state.CASES,
     checks=(state_checks.check, completeness.check, leaks.check),
-    host_fixture=host_fixture,
-    boxes_for=lambda concurrency, box_base: [box_base],  # one worker: see the module docstring
+    boxes_plan=ONE_WORKER,  # see the module docstring
     around=around,
 )

@@ -122,6 +122,17 @@ class BuiltinTarget(Target):
     def box_cgroup_dirs(self, box: int) -> list[str]:
         return self.refbox.cgroups.dirs(self.refbox.box_cgroup(box))
 
+    def relocated(self, box_root: str) -> BuiltinTarget:
+        """The same sandbox (same cgroup name, so the probes see its leftovers) rooted at `box_root`
+        (Relocatable)."""
+        return BuiltinTarget(
+            box_root=box_root, cgroup_name=self.refbox.cgroup_name, time_scale=self.time_scale
+        )
+
+    def lock_record(self, data: bytes) -> dict:
+        """Box lock file contents as the refbox reads them (LockRecords; schemas/box-lock.schema.json)."""
+        return locks.parse_record(data)
+
     def start(self) -> None:
         """Supervisors are forked from a lean server started now, before the worker threads: a fork of
         the pipeline, threads and heap, cost 4-6 ms of its CPU per run (measured)."""

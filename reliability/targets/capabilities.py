@@ -12,6 +12,8 @@ wrapped target keeps its capabilities.
     BoxDirectories  where a box lives on the host
     BoxCgroups      a box's cgroup directories, and the cgroup version they are on
     HasLifecycle    start/stop around a stage's runs (the built-in sandbox's fork server)
+    Relocatable     the same sandbox (same cgroups) with its box root and state elsewhere
+    LockRecords     how to read its own lock record (the corrupt-lock case says whether it is valid)
 """
 
 from __future__ import annotations
@@ -66,6 +68,20 @@ class HasLifecycle(Protocol):
 
     def stop(self) -> None:
         """After they ended, before the host snapshot after the run."""
+
+
+@runtime_checkable
+class Relocatable(Protocol):
+    def relocated(self, box_root: str) -> Target:
+        """The same sandbox, its cgroups unchanged, with its box root and state under `box_root` (the
+        exhaustion stage puts them on a small tmpfs it fills)."""
+
+
+@runtime_checkable
+class LockRecords(Protocol):
+    def lock_record(self, data: bytes) -> dict:
+        """What a box's lock file holding `data` says, as {"holder": {...} or None}; ValueError if
+        `data` is no valid record of the sandbox's own format."""
 
 
 P = TypeVar("P")

@@ -13,7 +13,6 @@ import os
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -25,6 +24,7 @@ from reliability.history import History, Journal, read
 from reliability.nemesis import supervisor_kill
 from reliability.profiles import Sizes
 from reliability.stages import crash as crash_stage
+from reliability.stages.base import StageContext
 from reliability.targets import load
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target
 from reliability.targets.command import CommandTarget
@@ -222,8 +222,9 @@ class NoSupervisor(Target):
 def test_a_target_without_supervisor_pid_skips_every_phase_with_the_reason(tmp_path):
     journal = Journal(tmp_path / "history.jsonl")
     target = NoSupervisor()
-    for sub in crash_stage.workload(1, SimpleNamespace(iterations=1)):
-        with crash_stage.around(journal, target, sub, Sizes()) as wrapped:
+    ctx = StageContext(1, Sizes(iterations=1), target, journal, (0,))
+    for sub in crash_stage.workload(ctx):
+        with crash_stage.around(ctx, sub) as wrapped:
             assert wrapped is None  # the runner runs it unwrapped: nothing is killed
     events = [e for e in journal_events(journal) if e["type"] == "crash"]
     assert [e["phase"] for e in events] == ["setup", "execute", "timeout", "cleanup", "verdict"]

@@ -22,6 +22,7 @@ from reliability.history import Journal
 from reliability.profiles import Sizes
 from reliability.runner import Runner
 from reliability.stages import isolation
+from reliability.stages.base import StageContext
 from reliability.targets.base import CleanupOutcome, Result
 from reliability.targets.builtin import BuiltinTarget
 from reliability.workload.submission import Submission
@@ -61,10 +62,11 @@ def run_cases(target: BuiltinTarget, workdir: str) -> dict[str, object]:
         owned=target.owned().to_dict(), capabilities=[], config={},
     )  # fmt: skip
     try:
-        with isolation.host_fixture(journal) as fixture:
-            around = lambda sub: isolation.around(journal, target, sub, Sizes())  # noqa: E731
+        ctx = StageContext(1, Sizes(iterations=1), target, journal, tuple(BOXES))
+        with isolation.host_fixture(ctx) as fixture:
+            around = lambda sub: isolation.around(ctx, sub)  # noqa: E731
             runner = Runner(target, journal, BOXES, fixture.prepared, around=around)
-            runner.run(isolation.workload(1, Sizes(iterations=1)), keep_going=lambda n: True)
+            runner.run(isolation.workload(ctx), keep_going=lambda n: True)
     finally:
         journal.close()
         target.recover()
@@ -118,12 +120,9 @@ def test_each_check_names_the_escape_of_a_weakened_refbox(workdir):
 
 
 def test_the_namespace_defect_fails_every_namespace_case_and_setns_by_name():
-    namespaces = tuple(f"hostile/{c}" for c in isolation_checks.CASES if c.startswith("namespace_"))
-    checks = run_stage(
-        only("isolation", namespaces + ("hostile/setns",)), {}, points="defect.allow_namespaces"
-    )
-    for program in namespaces:
-        case = program.split("/")[1]
+    namespaces = tuple(c for c in isolation_checks.CASES if c.startswith("namespace_"))
+    checks = run_stage(only("isolation", (*namespaces, "setns")), {}, points="defect.allow_namespaces")
+    for case in namespaces:
         check = checks[isolation_checks.check_name(case)]
         assert check.status == "failed" and check.message.startswith(f"{case}: namespace: "), check
         assert "(user+" in check.message or case == "namespace_user", check
@@ -181,7 +180,7 @@ def test_with_no_sandbox_at_all_each_case_fails_naming_its_kind(workdir):
                 command, stdin=pty_tty, capture_output=True, text=True, timeout=60, pass_fds=[extra],
                 start_new_session=True,
             ).stdout  # fmt: skip
-            sub = Submission(index, f"hostile/{case}", "python", "OK", "normal", isolation.LIMITS)
+            sub = Submission(index, f"hostile/{case}", "python", "OK", "normal", isolation.LIMITS, case=case)
             journal.append("submission", submission=sub.to_dict())
             result = Result(verdict="OK", stdout=out).to_dict()
             journal.append(

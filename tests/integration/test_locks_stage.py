@@ -126,9 +126,11 @@ def test_a_locked_cli_target_gets_its_lock_file_corrupted_and_says_why_no_holder
     stale, corrupt = checks[locks.STALE], checks[locks.CORRUPT]
     assert stale.status == "skipped" and "shows no process in box" in stale.message, stale
     assert corrupt.status == "passed", corrupt
-    lines = evidence(history)[locks_stage.CORRUPT]["lines"]
-    for kind in ("garbage", "truncated", "empty"):  # the flock made the later one wait: both ran
-        assert any(line.startswith(f"{kind}: ") and line.count(" ran: OK") == 2 for line in lines), lines
+    for kind in evidence(history)[locks_stage.CORRUPT]["kinds"]:  # the flock made the later one wait
+        assert [c["result"]["verdict"] for c in kind["race"]] == ["OK", "OK"], kind
+        assert not kind["lock_file_after"]["locked"] and "record" not in kind["lock_file_after"], kind
+    for kind in ("garbage", "truncated", "empty"):  # the check's account of it, from those facts alone
+        assert any(line.startswith(f"{kind}: ") and line.count(" ran: OK") == 2 for line in corrupt.evidence)
     assert not [p for p in _helpers() if p], "a lock holder helper was left running"
 
 
@@ -177,15 +179,16 @@ def test_on_the_builtin_a_killed_holder_and_a_corrupt_lock_file_are_handled(buil
     assert all(c.status != "failed" for c in analysis.checks), [
         c for c in analysis.checks if c.status == "failed"
     ]
-    ev = evidence(analysis.history)
-    stale, corrupt = ev[locks_stage.STALE], ev[locks_stage.CORRUPT]
-    assert stale["recovered_s"] <= lock_cases.STALE_BOUND_S
-    assert any(line.startswith("SIGKILLed") for line in stale["lines"])
-    assert any('"stale_lock"' in line for line in stale["lines"]), stale["lines"]  # the refbox's audit
-    assert any("new run: verdict OK, stdout 'alone'" in line for line in stale["lines"])
-    for kind in ("garbage", "truncated", "empty"):
-        assert any(line.startswith(f"{kind}: ") and "valid free record" in line for line in corrupt["lines"])
-    assert sum('"corrupt_lock"' in line for line in corrupt["lines"]) == 3, corrupt["lines"]
+    facts = evidence(analysis.history)[locks_stage.STALE]  # raw facts: the check judged them
+    assert facts["took"] and facts["taken_after_s"] <= facts["bound_s"] == lock_cases.STALE_BOUND_S
+    assert facts["new_run"]["result"]["stdout"].strip() == "alone" and not facts["holder_program_alive"]
+    stale, corrupt = checks[locks.STALE].evidence, checks[locks.CORRUPT].evidence
+    assert any(line.startswith("SIGKILLed") for line in stale)
+    assert any('"stale_lock"' in line for line in stale), stale  # the refbox's audit
+    assert any("new run: verdict OK, stdout 'alone'" in line for line in stale)
+    for kind in ("garbage", "truncated", "empty"):  # the builtin reads its own records (LockRecords)
+        assert any(line.startswith(f"{kind}: ") and "valid free record" in line for line in corrupt)
+    assert sum('"corrupt_lock"' in line for line in corrupt) == 3, corrupt
     assert not [p for p in _helpers() if p], "a lock holder helper was left running"
 
 

@@ -1,6 +1,7 @@
 """`reliability replay RUN INDEX` for every stage: the stage runs again narrowed to that submission, so
 its fault around the execution (killed supervisor, failing cleanup step, damaged state, full disk,
-hostile plants) is entered again; histories of another target or pipeline version are refused."""
+hostile plants) is entered again for the case the submission carries; histories of another target or
+pipeline version are refused."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reliability.history import read
+from reliability.stages import get
 from tests.described_box import reliability as cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +61,9 @@ def recorded(stage: str, work: Path, *sizes: str) -> Path:
         ("exhaustion", ("--iterations", "1")),
         ("isolation", ("--iterations", "1")),
         ("stress", ("--submissions", "3")),
+        ("leaks", ("--iterations", "2")),
+        ("concurrent", ("--submissions", "3", "--concurrency", "2")),
+        ("locks", ("--iterations", "2", "--concurrency", "2")),
     ],
 )
 def test_replay_enters_the_stage_case_again(stage, sizes, work):
@@ -70,11 +75,30 @@ def test_replay_enters_the_stage_case_again(stage, sizes, work):
     out = json.loads(proc.stdout[proc.stdout.index("\n{\n") + 1 :])  # after the replay's own summary
     again = read(work / out["replay"])  # relative to the working directory, or absolute
     assert list(again.submissions) == [index]
-    assert again.submissions[index].program == original.submissions[index].program
-    # every kind of event the recorded run wrote about this execution, the replay writes too
-    about = {e["type"] for e in original.events if e.get("index") == index}
-    assert about <= {e["type"] for e in again.events if e.get("index") == index}, about
+    assert original.cases == get(stage).cases  # the stage's case list, recorded for the checks
+    first = original.submissions[index]
+    has_cases = stage not in ("stress", "leaks", "concurrent", "locks")
+    assert (first.case != "") == has_cases  # the case travels in the submission
+    replayed = again.submissions[index]
+    assert (replayed.program, replayed.case) == (first.program, first.case)
+    # every event the recorded run wrote about this execution, the replay writes too: the same fault,
+    # entered for the same case (a crash event's phase, a cleanup fault's step, a damage's case)
+    recorded_events = about(original, index)
+    assert recorded_events <= about(again, index), recorded_events
+    assert all(case in ("", first.case) for _, _, case in recorded_events), recorded_events
     assert out["result"] is not None
+
+
+def about(history, index: int) -> set[tuple[str, str, str]]:
+    """(type, label, case) of each event about execution `index`, top-level or in its evidence."""
+    found = set()
+    for e in history.events:
+        ev = e.get("evidence", {})
+        if index in (e.get("index"), ev.get("index")):
+            found.add(
+                (e["type"], e.get("label", ""), e.get("phase") or ev.get("step") or ev.get("case") or "")
+            )
+    return found
 
 
 def test_replay_refuses_another_target_and_another_pipeline_version(work):

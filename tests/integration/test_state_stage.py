@@ -114,7 +114,7 @@ def test_a_described_target_is_damaged_through_its_declared_state_file_and_has_n
             box_base=box_base,
         )
         # Two cases (every CLI call is a new interpreter: the whole stage would take minutes here).
-        stage = only("state", ("state/partial_write", "state/missing_file"))
+        stage = only("state", ("partial_write", "missing_file"))
         checks = {c.name: c for c in execute(stage, opts).checks}
     finally:
         target.recover()

@@ -28,9 +28,14 @@ class UnsyncedJournal(Journal):
 
 class HistoryBuilder:
     def __init__(
-        self, tmp_path: Path, stage: str = "stress", seed: int = 7, owned: Owned | None = None, **start
+        self,
+        tmp_path: Path,
+        stage: str = "stress",
+        seed: int = 7,
+        owned: Owned | None = None,
+        cases: tuple[str, ...] | None = None,  # the stage's case list, as stage_start records it
+        **start,  # more fields of the stage_start event (e.g. an artifact_version)
     ):
-        """start: more fields of the stage_start event (e.g. an artifact_version)."""
         self.run_dir = tmp_path / "run"
         self.journal = UnsyncedJournal(self.run_dir / "history.jsonl")
         self.journal.append(
@@ -48,13 +53,20 @@ class HistoryBuilder:
             ).to_dict(),
             capabilities=["locks"],
             config={"submissions": 3},
+            **({} if cases is None else {"cases": list(cases)}),
             **start,
         )
 
     def submit(
-        self, index: int, program: str = "cpp/ok", language: str = "cpp", expected: str = "OK", box: int = 1
+        self,
+        index: int,
+        program: str = "cpp/ok",
+        language: str = "cpp",
+        expected: str = "OK",
+        box: int = 1,
+        case: str = "",
     ):
-        sub = Submission(index, program, language, expected, "normal", LIMITS, box=box)
+        sub = Submission(index, program, language, expected, "normal", LIMITS, box=box, case=case)
         self.journal.append("submission", submission=sub.to_dict())
 
     def result(

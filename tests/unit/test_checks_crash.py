@@ -36,8 +36,8 @@ def event(phase: str, index: int, **change) -> dict:
     return {**e, **change}
 
 
-def checks(tmp_path, events: list[dict]) -> dict:
-    b = HistoryBuilder(tmp_path, stage="crash")
+def checks(tmp_path, events: list[dict], recorded: tuple[str, ...] | None = PHASES) -> dict:
+    b = HistoryBuilder(tmp_path, stage="crash", cases=recorded)
     for e in events:
         b.journal.append("crash", **e)
     b.end(executions=len(events))
@@ -167,3 +167,8 @@ def test_skips_and_misses_are_listed_in_full(tmp_path):
     ]
     result = checks(tmp_path / "c", every_phase())[crash.LEFT]
     assert not result.message.endswith("; skipped: ") and "skipped" not in result.message
+
+
+def test_a_phase_of_the_recorded_list_that_never_ran_is_named_not_measured(tmp_path):
+    result = checks(tmp_path, every_phase()[:2], recorded=(*PHASES, "new_phase"))[crash.KILLED]
+    assert result.message.endswith("; not measured: timeout, cleanup, verdict, new_phase"), result.message

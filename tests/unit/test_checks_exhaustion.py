@@ -13,7 +13,7 @@ def history(tmp_path, case_verdict="OK", case_message="", after_verdict="OK", un
     b = HistoryBuilder(tmp_path, stage="exhaustion")
     for i, case in enumerate(exhaustion.CASES):
         b.journal.append("fault", kind=case, phase="start", detail="d")
-        b.submit(i, f"exhaustion/{case}", "python", "OK")
+        b.submit(i, "python/ok_sum", "python", "OK", case=case)
         verdict = case_verdict if case == "memory" else "OK"
         b.result(
             i, verdict, message=case_message if case == "memory" else "", stdout_ok=verdict == "OK" or None

@@ -12,7 +12,7 @@ GONE = "stress-ng pid 41 gone at the end of the run"
 
 def memory_case(tmp_path, took_effect: bool, verdict: str):
     b = HistoryBuilder(tmp_path, stage="exhaustion")
-    b.submit(0, "exhaustion/memory", "python", "OK")
+    b.submit(0, "python/ok_sum", "python", "OK", case="memory")
     b.result(0, verdict, stdout_ok=verdict == "OK" or None)
     fact = GONE if not took_effect else "stress-ng pid 41 running at the end of the run"
     evidence = {"case": "memory", "index": 0, "took_effect": took_effect, "fact": fact}

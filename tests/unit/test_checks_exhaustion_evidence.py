@@ -46,11 +46,11 @@ def test_the_failing_messages_and_evidence(tmp_path):
 
 def test_an_ie_without_a_message_field_is_without_a_cause(tmp_path):
     b = HistoryBuilder(tmp_path, stage="exhaustion")
-    b.submit(0, "exhaustion/memory", "python", "OK")
+    b.submit(0, "python/ok_sum", "python", "OK", case="memory")
     b.journal.append(
         "result", index=0, box=1, result={"verdict": "IE"}, started=1.0, ended=2.0, stdout_ok=None
     )
-    b.submit(1, "exhaustion/cpu", "python", "OK")
+    b.submit(1, "python/ok_sum", "python", "OK", case="cpu")
     b.journal.append(
         "result", index=1, box=1, result={"verdict": "TLE"}, started=1.0, ended=2.0, stdout_ok=None
     )
@@ -81,10 +81,22 @@ def test_what_was_not_measured_fails_and_a_skipped_state_full_skips_recovery(tmp
     assert (result.status, result.message) == ("skipped", "the target cannot be relocated")
 
 
-def test_a_program_path_with_more_slashes_is_its_case_name(tmp_path):
+def test_the_case_is_the_submissions_own_not_a_part_of_its_program_id(tmp_path):
     b = HistoryBuilder(tmp_path, stage="exhaustion")
-    b.submit(0, "exhaustion/memory/big", "python", "OK")
+    b.submit(0, "exhaustion/memory", "python", "OK", case="cpu")
     b.result(0, "OK")
+    b.submit(1, "exhaustion/memory/big", "python", "OK")  # a history from before the field: "memory/big"
+    b.result(1, "OK")
     b.end()
     result = {c.name: c for c in exhaustion.check(b.read())}
-    assert result[MEMORY].status == "failed"  # "memory/big" is not the memory case
+    assert result[MEMORY].status == "failed"  # neither is the memory case: nothing measured it
+    assert result[exhaustion.CASES["cpu"]].status == "passed"
+
+
+def test_the_cases_judged_are_the_ones_the_run_recorded(tmp_path):
+    b = HistoryBuilder(tmp_path, stage="exhaustion", cases=("memory",))
+    b.submit(0, "python/ok_sum", "python", "OK", case="memory")
+    b.result(0, "OK")
+    b.end()
+    names = [c.name for c in exhaustion.check(b.read())]
+    assert MEMORY in names and exhaustion.CASES["cpu"] not in names  # the run had no cpu case

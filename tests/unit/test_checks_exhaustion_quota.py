@@ -27,7 +27,7 @@ def fill_box_check(tmp_path, target: str, stdout: str):
     journal.append(
         "evidence", label=exhaustion.FILL_BOX_LABEL, evidence={"index": 0, "box": 80, "box_dir": box_dir}
     )
-    sub = Submission(0, "exhaustion/fill_box", "python", "OK", "normal", LIMITS, box=80)
+    sub = Submission(0, "exhaustion/fill_box", "python", "OK", "normal", LIMITS, box=80, case="fill_box")
     journal.append("submission", submission=sub.to_dict())
     res = Result(verdict="OK", stdout=stdout)
     journal.append(

@@ -26,8 +26,8 @@ def case(step: str, index: int, **change) -> dict:
     return {**e, **change}
 
 
-def history(tmp_path, cases: list[dict], verdict: str = "IE", message: str | None = None):
-    b = HistoryBuilder(tmp_path, stage="faults")
+def history(tmp_path, cases: list[dict], verdict: str = "IE", message: str | None = None, recorded=STEPS):
+    b = HistoryBuilder(tmp_path, stage="faults", cases=recorded)
     for e in cases:
         if "skipped" not in e:
             b.submit(e["index"], box=2)
@@ -179,3 +179,12 @@ def test_an_ie_without_a_message_does_not_name_the_step(tmp_path):
     b.end()
     result = {c.name: c for c in faults.check(b.read())}[faults.REPORTED]
     assert result.evidence == ["unmount (index 0, box 2, failpoint): no result recorded for the run"]
+
+
+def test_a_step_of_the_recorded_list_that_never_ran_is_named_not_measured(tmp_path):
+    result = {c.name: c for c in faults.check(history(tmp_path, every_step()[:3]))}[faults.REPORTED]
+    assert result.status == "passed" and result.message.endswith(
+        "; not measured: close fds, remove temp dirs"
+    )
+    result = {c.name: c for c in faults.check(history(tmp_path / "b", every_step()[:3], recorded=None))}
+    assert "not measured" not in result[faults.REPORTED].message  # a history from before the list

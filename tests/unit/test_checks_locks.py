@@ -31,17 +31,126 @@ def checks(tmp_path, runs, evidence=(), capabilities=("locks",)) -> dict:
 
 
 ONE_AT_A_TIME = [(0, 0.0, 1.0), (1, 1.0, 2.0), (2, 2.0, 3.0)]
-SUBCASES_OK = [
-    ("lock holder killed", {"ok": True, "summary": "usable after 0.2 s", "lines": ["new run alone"]}),
-    ("lock file corrupted", {"ok": True, "summary": "3 damages handled"}),
-]
+RECOVERED = {"recover": [], "recover_error": "", "new": {}, "gone": {}, "state_files": []}
+
+
+def ok_result(stdout: str = "alone\n") -> dict:
+    return {"verdict": "OK", "stdout": stdout, "message": "", "wall_s": 0.3}
+
+
+def stale_facts() -> dict:
+    """What nemesis/lock_cases.stale_lock records when the box is taken again at once, alone."""
+    return {
+        "box": 5, "bound_s": 10.0, "timeline": ["SIGKILLed the holder's processes [41]"], "took": True,
+        "taken_after_s": 0.2, "last_refusal": "",
+        "new_run": {"result": ok_result(), "cleanup": {"ok": True, "error": ""}},
+        "holder_program_alive": [], "audit": [{"event": "stale_lock", "box": 5}], "recovery": dict(RECOVERED),
+        "holder_left": [],
+    }  # fmt: skip
+
+
+def contender(who: str, start: float, end: float) -> dict:
+    return {"who": who, "ran": True, "started": start, "ran_from": start, "ended": end,
+            "result": {**ok_result(), "wall_s": end - start}, "cleanup": {"ok": True, "error": ""}}  # fmt: skip
+
+
+def corrupt_facts() -> dict:
+    """What nemesis/lock_cases.corrupt records when every corrupt lock file is handled."""
+    after = {"file": "/s/5/lock", "locked": False, "exists": True, "bytes": 40, "preview": "{}",
+             "unchanged": False, "record": {"version": 1, "holder": None}}  # fmt: skip
+    kinds = [
+        {
+            "kind": k,
+            "race": [contender("helper", 0.0, 1.0), contender("stage", 1.2, 2.0)],
+            "lock_file_after": after,
+        }
+        for k in ("garbage", "truncated", "empty")
+    ]
+    return {"box": 5, "file": "/s/5/lock", "before_race": {"verdict": "OK", "stdout": "alone\n"},
+            "kinds": kinds, "audit": [], "recovery": dict(RECOVERED)}  # fmt: skip
+
+
+SUBCASES_OK = [("lock holder killed", stale_facts()), ("lock file corrupted", corrupt_facts())]
 
 
 def test_runs_one_at_a_time_pass_every_check(tmp_path):
     result = checks(tmp_path, ONE_AT_A_TIME, SUBCASES_OK)
     assert [c.status for n, c in result.items() if n != locks.RUN_LOCK] == ["passed"] * 5
     assert result[locks.RUN_LOCK].status == "skipped"  # no run-level case in this history
-    assert result[locks.STALE].evidence == ["new run alone"]
+    assert result[locks.STALE].message.startswith("box 5 taken again 0.20 s after its holder was SIGKILLed")
+    assert "new run: verdict OK, stdout 'alone'; cleanup ok" in result[locks.STALE].evidence
+    assert 'audit: {"box": 5, "event": "stale_lock"}' in result[locks.STALE].evidence
+    assert any(line.startswith("garbage: helper ran: OK 'alone'") for line in result[locks.CORRUPT].evidence)
+
+
+def changed(facts: dict, change) -> list:
+    change(facts)
+    return facts
+
+
+@pytest.mark.parametrize(
+    "change,text",
+    [
+        (lambda f: f.update(took=False, taken_after_s=10.4, last_refusal="init refused: busy (held by pid 41)"),
+         "box 5 still refused 10.4 s after its holder was SIGKILLed (bound 10 s): init refused: busy"),
+        (lambda f: f.update(taken_after_s=12.0), "box 5 taken again only after 12.0 s (bound 10 s)"),
+        (lambda f: f.update(bound_s=0.1), "taken again only after 0.2 s (bound 0.1 s)"),
+        (lambda f: f.update(holder_program_alive=[42]), "the dead holder's program [42] was still alive"),
+        (lambda f: f["new_run"]["result"].update(stdout="conflict: marker-9\n"), "found marker files of the dead"),
+        (lambda f: f["new_run"]["result"].update(verdict="IE", stdout=""), "did not run alone: verdict IE"),
+        (lambda f: f["new_run"]["cleanup"].update(ok=False, error="EBUSY"), "cleanup of the new run failed: EBUSY"),
+        (lambda f: f.update(holder_left=[43]), "processes of the dead holder still alive after recovery"),
+        (lambda f: f["recovery"].update(recover_error="EIO"), "recover failed: EIO"),
+        (lambda f: f["recovery"].update(new={"mounts": ["tmpfs on /b/5"]}), "not back to baseline"),
+        (lambda f: f.clear() or f.update(box=5, bound_s=10.0, timeline=[], holder_error="the holder could not "
+         "take box 5: no report", audit=[], recovery=dict(RECOVERED), holder_left=[]), "could not take box 5"),
+    ],
+)  # fmt: skip
+def test_the_stale_lock_judge_fails_each_defect_from_the_facts(tmp_path, change, text):
+    facts = changed(stale_facts(), change)
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock holder killed", facts)])[locks.STALE]
+    assert result.status == "failed" and text in result.message, result
+
+
+@pytest.mark.parametrize(
+    "change,text",
+    [
+        (lambda f: f["kinds"][0].update(race=[contender("helper", 0.0, 1.0), contender("stage", 0.5, 1.5)]),
+         "garbage: both ran at once (split brain)"),
+        (lambda f: f["kinds"][1]["lock_file_after"].update(locked=True), "truncated: /s/5/lock is still locked"),
+        (lambda f: f["kinds"][2].update(lock_file_after={"file": "/s/5/lock", "locked": False, "exists": True,
+         "bytes": 3, "preview": "{{{", "unchanged": True, "record_error": "not a lock record"}),
+         "empty: /s/5/lock still holds a corrupt record (not a lock record)"),
+        (lambda f: f["kinds"][0]["lock_file_after"].update(record={"holder": {"pid": 41}}),
+         "names holder pid 41 but nobody holds it"),
+        (lambda f: f["kinds"][0].update(race=[{"who": "helper", "ran": False, "cause": "busy"},
+         {"who": "stage", "ran": False, "cause": "busy"}], probe={"verdict": "IE"}),
+         "garbage: box 5 unusable after both were refused"),
+        (lambda f: f["recovery"].update(state_files=["/s/5/lock: not valid"]), "state files invalid"),
+    ],
+)  # fmt: skip
+def test_the_corrupt_lock_judge_fails_each_defect_from_the_facts(tmp_path, change, text):
+    facts = changed(corrupt_facts(), change)
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+    assert result.status == "failed" and text in result.message, result
+
+
+def test_a_lock_file_of_the_targets_own_format_is_judged_free_by_its_lock_state_alone(tmp_path):
+    facts = corrupt_facts()
+    for kind in facts["kinds"]:  # no LockRecords capability: no record read
+        kind["lock_file_after"] = {"file": "/s/5/lock", "locked": False, "exists": True, "bytes": 9,
+                                   "preview": "x", "unchanged": True}  # fmt: skip
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+    assert result.status == "passed"
+    assert any(
+        "unchanged since it was corrupted; its format is the target's own" in e for e in result.evidence
+    )
+
+
+def test_a_subcase_that_failed_in_the_pipeline_fails_with_its_traceback(tmp_path):
+    facts = {"error": "the sub-case itself failed: KeyError('x')", "traceback": ["File lock_cases.py"]}
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock holder killed", facts)])[locks.STALE]
+    assert (result.status, result.message, result.evidence) == ("failed", facts["error"], facts["traceback"])
 
 
 def test_overlapping_runs_fail_naming_both(tmp_path):
@@ -90,12 +199,12 @@ def test_a_refusal_needs_a_cause(tmp_path):
 
 
 def test_subcases_fail_on_their_evidence_skip_when_absent_or_skipped(tmp_path):
-    evidence = [
-        ("lock holder killed", {"ok": False, "summary": "box still locked after 10 s", "lines": ["pid 7"]}),
-        ("lock file corrupted", {"skipped": "no lock file declared"}),
-    ]
+    stale = stale_facts()
+    stale.update(took=False, taken_after_s=10.3, last_refusal="init refused: busy")
+    evidence = [("lock holder killed", stale), ("lock file corrupted", {"skipped": "no lock file declared"})]
     result = checks(tmp_path, ONE_AT_A_TIME, evidence)
-    assert (result[locks.STALE].status, result[locks.STALE].evidence) == ("failed", ["pid 7"])
+    assert result[locks.STALE].status == "failed" and "still refused" in result[locks.STALE].message
+    assert result[locks.STALE].evidence[0] == "SIGKILLed the holder's processes [41]"
     assert (result[locks.CORRUPT].status, result[locks.CORRUPT].message) == (
         "skipped",
         "no lock file declared",
@@ -153,3 +262,15 @@ def test_a_result_without_wall_time_is_judged_by_its_whole_interval(tmp_path):
     assert result.status == "failed" and result.evidence == [
         "box 1: index 1 ran from 1.000 while index 0 ran until 2.000"
     ]
+
+
+def test_a_history_from_before_the_facts_keeps_the_verdict_it_was_recorded_with(tmp_path):
+    old = [
+        ("lock holder killed", {"ok": False, "summary": "box still locked after 10 s", "lines": ["pid 7"]}),
+        ("lock file corrupted", {"ok": True, "summary": "3 damages handled"}),
+    ]
+    result = checks(tmp_path, ONE_AT_A_TIME, old)
+    assert (result[locks.STALE].status, result[locks.STALE].evidence) == ("failed", ["pid 7"])
+    assert result[locks.CORRUPT].status == "passed" and "as judged when the run was recorded" in (
+        result[locks.CORRUPT].message
+    )

@@ -4,6 +4,7 @@ damage the stage writes is damage the read-only probe sees."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -15,8 +16,8 @@ from reliability.probes import state_files
 from reliability.profiles import Sizes
 from reliability.refbox.state import encode, idle
 from reliability.stages import state as state_stage
+from reliability.stages.base import StageContext
 from reliability.targets.base import CleanupOutcome, Owned, Result, Target
-from reliability.workload.submission import Submission
 
 FILE = "/st/.state/7/state.json"
 OK = {"verdict": "OK", "message": "", "stdout_ok": True, "cleanup_ok": True, "cleanup_error": ""}
@@ -59,8 +60,8 @@ def good_event(case: str = "corrupt_json", index: int = 0) -> dict:
     }  # fmt: skip
 
 
-def checks(tmp_path, events: list[dict]) -> dict:
-    b = HistoryBuilder(tmp_path, stage="state")
+def checks(tmp_path, events: list[dict], cases: tuple[str, ...] | None = corrupt_state.CASES) -> dict:
+    b = HistoryBuilder(tmp_path, stage="state", cases=cases)
     for e in events:
         b.journal.append("evidence", label=state.LABEL, evidence=e)
     b.end(executions=len(events))
@@ -172,6 +173,16 @@ def test_a_case_not_measured_is_named(tmp_path):
     )
 
 
+def test_the_cases_counted_against_are_the_ones_the_run_recorded_not_todays(tmp_path):
+    # A run whose stage had two cases then: nothing is missing, whatever the code's list is now.
+    result = checks(tmp_path, all_good()[:2], cases=("corrupt_json", "partial_write"))[state.DETECTED]
+    assert "not measured" not in result.message, result.message
+    result = checks(tmp_path / "b", all_good()[:2], cases=(*corrupt_state.CASES, "new_case"))[state.DETECTED]
+    assert "not measured: missing_file, wrong_enum, missing_key, new_case" in result.message
+    result = checks(tmp_path / "c", all_good()[:2], cases=None)[state.DETECTED]  # before stage_start had them
+    assert "records no case list" in result.message and result.status == "passed"
+
+
 class StubTargetWithoutStateFiles(Target):
     """A stub target (no sandbox behind it): it declares no state files at all."""
 
@@ -210,10 +221,10 @@ def test_a_stub_target_without_per_box_state_files_gets_every_check_skipped_with
     tmp_path, globs, reason
 ):
     target = StubTargetWithoutStateFiles(globs)
-    b = HistoryBuilder(tmp_path, stage="state")
-    for sub in state_stage.workload(1, Sizes(iterations=1)):
-        sub = Submission(sub.index, sub.program, sub.language, sub.expected, sub.ending, sub.limits, box=5)
-        with state_stage.around(b.journal, target, sub, Sizes()) as replacement:
+    b = HistoryBuilder(tmp_path, stage="state", cases=corrupt_state.CASES)
+    ctx = StageContext(1, Sizes(iterations=1), target, b.journal, (5,))
+    for sub in state_stage.workload(ctx):
+        with state_stage.around(ctx, dataclasses.replace(sub, box=5)) as replacement:
             assert replacement is None  # nothing is injected: the runner runs it as usual
     b.end(executions=len(corrupt_state.CASES))
     result = {c.name: c for c in state.check(b.read())}

@@ -73,7 +73,7 @@ def test_every_case_skipped_skips_every_check_with_the_reasons(tmp_path):
 
 
 def test_a_run_cut_short_names_how_many_cases_ran(tmp_path):
-    b = HistoryBuilder(tmp_path, stage="state")
+    b = HistoryBuilder(tmp_path, stage="state", cases=CASES)
     for e in all_good()[:2]:
         b.journal.append("evidence", label=state.LABEL, evidence=e)
     b.end()

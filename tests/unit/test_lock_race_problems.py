@@ -1,9 +1,9 @@
-"""The corrupt-lock sub-case's judgement of a two-contender race (nemesis/lock_cases.race_problems):
+"""The corrupt-lock sub-case's judgement of a two-contender race (checks/lock_subcases.race_problems):
 each defect it exists for is named, and a clean race has no problem."""
 
 from __future__ import annotations
 
-from reliability.nemesis.lock_cases import race_problems
+from reliability.checks.lock_subcases import race_problems
 
 
 def ran(who: str, start: float, end: float, stdout: str = "alone\n", verdict: str = "OK") -> dict:

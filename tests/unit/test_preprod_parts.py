@@ -18,17 +18,16 @@ from reliability.fleet.cli import _target_for_hosts
 from reliability.fleet.junit import write_host_suite
 from reliability.fleet.ssh import refuse_loosened, strict_env
 from reliability.gate import format_markdown, gate
-from reliability.profiles import sizes_for
 from reliability.report.junit import write_suite
-from reliability.stages import NAMES as STAGES
+from reliability.stages import all_stages
 
 
 def test_the_preprod_profile_sizes_every_stage_smaller_than_quick():
-    for stage in STAGES:
-        preprod, quick = sizes_for(stage, "preprod"), sizes_for(stage, "quick")
+    for stage in all_stages().values():
+        preprod, quick = stage.sizes_for("preprod"), stage.sizes_for("quick")
         assert preprod.submissions <= quick.submissions and preprod.iterations <= quick.iterations, stage
-        assert preprod.submissions or preprod.iterations, f"{stage}: preprod would run nothing"
-    assert sizes_for("concurrent", "preprod").concurrency == 40
+        assert preprod.submissions or preprod.iterations, f"{stage.name}: preprod would run nothing"
+    assert all_stages()["concurrent"].sizes_for("preprod").concurrency == 40
 
 
 def _properties(path) -> dict:
