@@ -24,6 +24,14 @@ class Host:
         self.snapshots: list[tuple[Owned, int]] = []
         self.root = str(root)
 
+    def spawn(self, pid: int, name: str, parent: int) -> None:
+        self.processes.append(
+            {"pid": pid, "ppid": parent, "uid": 0, "name": name, "starttime": pid, "status": "S"}
+        )
+
+    def end(self, pid: int) -> None:
+        self.processes = [p for p in self.processes if p["pid"] != pid]
+
     def snapshot(self, owned: Owned, pipeline_pid: int) -> dict:
         self.snapshots.append((owned, pipeline_pid))
         processes = [{**p, "cgroups": ["0::/"]} for p in self.processes]
@@ -121,12 +129,14 @@ def test_a_snapshot_is_of_the_pipeline_itself(host, owned):
 def test_left_behind_lists_new_items_by_kind_without_noise_or_empty_kinds(host, owned, tmp_path):
     before = aftermath.snapshot(owned)
     path = make_dir(host, "box-3")
-    host.processes.append({"pid": 77, "ppid": 1, "uid": 0, "name": "cron", "starttime": 9, "status": "S"})
+    host.spawn(77, "cron", parent=1)  # noise: not the sandbox's
+    host.spawn(78, "worker", parent=os.getpid())  # the pipeline's
     bad = tmp_path / "state.json"
     bad.write_text("{")
     owned.state_files = [str(bad)]
     left = aftermath.left_behind(before, owned)
-    assert left["leaks"] == {"temp_dirs": [f"temp dir {path}"]}  # the cron process is noise: not listed
+    assert left["leaks"] == {"temp_dirs": [f"temp dir {path}"], "processes": ["process 78 (worker) uid 0"]}
+    assert all(o is owned for o, _ in host.snapshots)
     [damaged] = left["state_files"]
     assert damaged.startswith(f"{bad}: not valid (")
 
@@ -211,18 +221,35 @@ def test_a_path_with_spaces_is_listed_whole(host):
     assert aftermath.contents({"temp_dirs": [f"temp dir {path}"]}) == {f"temp dir {path}": ["x"]}
 
 
+def recover_changes(host: Host, old: str):
+    """What a recover does to the host below: ends a process of the pipeline's and one not the sandbox's,
+    starts one of each, removes a directory that was there before."""
+
+    def change():
+        os.rmdir(old)
+        host.end(80)
+        host.end(83)
+        host.spawn(81, "cron", parent=1)
+        host.spawn(82, "helper", parent=os.getpid())
+
+    return change
+
+
 def test_recover_and_compare_reports_what_recover_left_took_and_said(host, owned, tmp_path):
     old = make_dir(host, "old")
+    host.spawn(80, "worker", parent=os.getpid())
+    host.spawn(83, "cron", parent=1)
     before = aftermath.snapshot(owned)
     left = make_dir(host, "box-3", ["out"])
-    target = FakeTarget(owned, on_recover=lambda: os.rmdir(old))
+    target = FakeTarget(owned, on_recover=recover_changes(host, old))
     got = aftermath.recover_and_compare(target, 3, before, owned)
     assert target.calls == [("recover", 3)]
+    assert all(o is owned for o, _ in host.snapshots)
     assert got == {
         "recover": ["box 3"],
         "recover_error": "",
-        "new": {"temp_dirs": [f"temp dir {left}"]},
-        "gone": {"temp_dirs": [f"temp dir {old}"]},
+        "new": {"processes": ["process 82 (helper) uid 0"], "temp_dirs": [f"temp dir {left}"]},
+        "gone": {"processes": ["process 80 (worker) uid 0"], "temp_dirs": [f"temp dir {old}"]},
         "contents": {f"temp dir {left}": ["out"]},
         "state_files": [],
     }
@@ -238,14 +265,18 @@ def test_a_recover_that_fails_is_evidence_not_an_error(host, owned, monkeypatch)
 
 def test_the_clean_box_cleanup_is_probed_once_per_stage_run_and_recorded(host, owned, monkeypatch):
     monkeypatch.setattr(aftermath, "_probed", type(aftermath._probed)())
-    gone = make_dir(host, "stale")
+    gone = make_dir(host, "old")
+    host.spawn(80, "worker", parent=os.getpid())
+    host.spawn(83, "cron", parent=1)
     host.box_paths = ["/run/box/3"]
-    target = FakeTarget(owned, on_cleanup=lambda: (os.rmdir(gone), make_dir(host, "box-3", ["x"])))
+    change = recover_changes(host, gone)
+    target = FakeTarget(owned, on_cleanup=lambda: (change(), make_dir(host, "box-3", ["x"])))
     target.outcome = CleanupOutcome(ok=False, error="EBUSY")
     journal = FakeJournal()
     before = aftermath.clean_box_cleanup(journal, target, 3)
     assert before["temp"] == [{"path": gone, "kind": "dir"}]  # the snapshot from before the cleanup
     assert target.calls == [("owned", [3]), ("cleanup", 3), ("recover", 3)]
+    assert all(o is owned for o, _ in host.snapshots)
     new = os.path.join(host.root, "box-3")
     assert journal.events == [
         (
@@ -256,9 +287,9 @@ def test_the_clean_box_cleanup_is_probed_once_per_stage_run_and_recorded(host, o
                     "box": 3,
                     "present_before": ["/run/box/3"],
                     "cleanup": CleanupOutcome(ok=False, error="EBUSY").to_dict(),
-                    "left": {"temp_dirs": [f"temp dir {new}"]},
+                    "left": {"processes": ["process 82 (helper) uid 0"], "temp_dirs": [f"temp dir {new}"]},
                     "contents": {f"temp dir {new}": ["x"]},
-                    "gone": {"temp_dirs": [f"temp dir {gone}"]},
+                    "gone": {"processes": ["process 80 (worker) uid 0"], "temp_dirs": [f"temp dir {gone}"]},
                     "state_files": [],
                     "recover": ["box 3"],
                     "recover_error": "",
