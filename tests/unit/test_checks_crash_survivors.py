@@ -143,3 +143,27 @@ def test_a_killed_cleanup_commands_unfinished_work_is_excused_but_its_processes_
     kept, excused = unfinished_cleanup(items, box_paths)
     assert excused == items[:3]
     assert kept == ["temp dir /b/8", "process 42 (sleep) uid 60007 cgroup memory:/judge/box-7"]
+
+
+def test_a_box_path_given_with_a_trailing_slash_still_excuses_what_is_below_it():
+    from reliability.checks.survivors import unfinished_cleanup
+
+    kept, excused = unfinished_cleanup(["temp dir /b/7/work", "temp dir /b/70"], ["/b/7/"])
+    assert (kept, excused) == (["temp dir /b/70"], ["temp dir /b/7/work"])
+
+
+def test_processes_zombies_fds_and_orphans_stay_counted_even_under_the_boxs_own_paths():
+    from reliability.checks.survivors import unfinished_cleanup
+
+    items = ["process 42 /b/7", "zombie 43 /b/7", "fd 7 /b/7", "orphan 44 /b/7", "mount tmpfs on /b/7"]
+    assert unfinished_cleanup(items, ["/b/7"]) == (items[:4], items[4:])
+
+
+def test_a_survivor_is_named_with_its_cgroup_only_when_it_has_one():
+    with_cgroup = survivor(alive_at_end=True, cpu_s=0.75)
+    without = {**with_cgroup, "pid": 43, "cgroup": ""}
+    assert left_running(after_kill(with_cgroup, without)) == [
+        "process 42 (python3) uid 60001 cgroup memory:/box-1 still running 2 s after the supervisor was "
+        "killed (0.25 s of CPU since)",
+        "process 43 (python3) uid 60001 still running 2 s after the supervisor was killed (0.25 s of CPU since)",
+    ]

@@ -16,7 +16,7 @@ from reliability.workload.submission import Submission
 WROTE = "no quota: wrote 536870912 bytes to /box without ENOSPC\n"
 
 
-def fill_box_check(tmp_path, target: str, stdout: str):
+def fill_box_check(tmp_path, target: str, stdout: str, box_dir_known: bool = True):
     journal = Journal(tmp_path / "run" / "history.jsonl")
     journal.append(
         "stage_start", stage="exhaustion", profile="smoke", seed=1, target=target, target_version="t",
@@ -24,9 +24,10 @@ def fill_box_check(tmp_path, target: str, stdout: str):
         capabilities=[], config={"iterations": 1},
     )  # fmt: skip
     box_dir = "/var/local/lib/isolate/80"
-    journal.append(
-        "evidence", label=exhaustion.FILL_BOX_LABEL, evidence={"index": 0, "box": 80, "box_dir": box_dir}
-    )
+    if box_dir_known:
+        journal.append(
+            "evidence", label=exhaustion.FILL_BOX_LABEL, evidence={"index": 0, "box": 80, "box_dir": box_dir}
+        )
     sub = Submission(0, "exhaustion/fill_box", "python", "OK", "normal", LIMITS, box=80, case="fill_box")
     journal.append("submission", submission=sub.to_dict())
     res = Result(verdict="OK", stdout=stdout)
@@ -59,3 +60,16 @@ def test_the_fix_named_is_the_target_s_own(tmp_path, target, fix):
 
 def test_a_run_stopped_by_its_quota_passes(tmp_path):
     assert fill_box_check(tmp_path, "isolate", "full\n").status == "passed"
+
+
+def test_an_unreadable_size_a_path_with_to_in_it_and_an_unknown_box_dir_are_shown_as_they_are(tmp_path):
+    said = "no quota: wrote lots to /box/up to date without ENOSPC\n"
+    result = fill_box_check(tmp_path, "isolate", said, box_dir_known=False)
+    assert result.evidence == ["index 0: wrote ? to /box/up to date (box 80, its box directory on the host)"]
+
+
+def test_the_evidence_names_the_run_and_what_it_wrote(tmp_path):
+    result = fill_box_check(tmp_path, "isolate", WROTE)
+    assert result.evidence == [
+        "index 0: wrote 512 MiB to /box (box 80, /var/local/lib/isolate/80 on the host)"
+    ]

@@ -113,3 +113,16 @@ def test_one_breach_among_several_runs_is_a_breach(tmp_path):
     b.end()
     checks = {c.name.split()[1]: c for c in isolation.check(b.read())}
     assert checks["other_box"].message == "other_box: escape: seen on the host: neighbour_intact = False"
+
+
+def test_a_journaled_case_without_the_optional_fields_gets_their_defaults():
+    """An older run's table names only the kind and the contained answers."""
+    case = isolation.Case.from_dict({"kind": "escape", "contained": ["EPERM"]})
+    assert case == isolation.Case(
+        "escape", ("EPERM",), verdict="OK", host=None, other_kinds=(), surface=False
+    )
+
+
+def test_every_case_of_the_table_reads_back_from_its_journaled_form():
+    for case in isolation.CASES.values():
+        assert isolation.Case.from_dict(json.loads(json.dumps(case.to_dict()))) == case

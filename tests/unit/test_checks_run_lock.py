@@ -69,4 +69,50 @@ def test_nothing_got_in_fails_and_a_skipped_case_is_skipped(tmp_path):
 
 def test_no_evidence_is_a_skip_never_a_pass(tmp_path):
     b = HistoryBuilder(tmp_path, stage="locks")
-    assert locks.run_lock(b.read()).status == "skipped"
+    got = locks.run_lock(b.read())
+    assert (got.status, got.message) == (
+        "skipped",
+        f"not run: no {locks.RUN_CONTENTION!r} evidence in the history",
+    )
+
+
+def test_each_outcome_is_the_run_lock_check_with_its_message_and_evidence(tmp_path):
+    skipped = judge(tmp_path / "a", {"skipped": "init failed"})
+    assert (skipped.name, skipped.status, skipped.message) == (locks.RUN_LOCK, "skipped", "init failed")
+    broken = judge(tmp_path / "b", {"ok": False, "summary": "boom", "lines": ["trace"]})
+    assert (broken.name, broken.message, broken.evidence) == (locks.RUN_LOCK, "boom", ["trace"])
+    bare = judge(tmp_path / "c", {"ok": False})
+    assert (bare.name, bare.message, bare.evidence) == (locks.RUN_LOCK, "the case recorded no runs", [])
+    none_in = judge(tmp_path / "d", facts(run(0, 0, 1.0, 1.1, verdict="IE", message="busy")))
+    assert (none_in.name, none_in.message) == (
+        locks.RUN_LOCK,
+        "none of 1 runs got into box 3: run-level locking not measured",
+    )
+
+
+def test_a_pass_and_a_failure_say_what_they_counted_and_list_the_causes(tmp_path):
+    ok = judge(
+        tmp_path / "a", facts(run(0, 0, 1.0, 2.0, refusals=1), run(1, 0, 1.0, 1.1, verdict="IE", message="x"))
+    )
+    assert (ok.name, ok.status) == (locks.RUN_LOCK, "passed")
+    assert (
+        ok.message
+        == "one run at a time: 1 of 2 runs by 2 workers got into box 3; 1 refusal(s) retried, 1 refused for good"
+    )
+    assert ok.evidence == ["box 3 busy: another run is in progress in it", "x"]
+    bad = judge(tmp_path / "b", facts(run(0, 0, 1.0, 2.0, refusals=1, stdout="y" * 300)))
+    assert (bad.name, bad.status) == (locks.RUN_LOCK, "failed")
+    assert (
+        bad.message
+        == "1 problem(s): 1 of 1 runs by 2 workers got into box 3; 1 refusal(s) retried, 0 refused for good"
+    )
+    assert bad.evidence == [
+        f"worker 0 run 0: verdict OK, stdout {'y' * 200!r}",
+        "box 3 busy: another run is in progress in it",
+    ]
+
+
+def test_at_most_ten_causes_are_listed(tmp_path):
+    refused = [run(1, n, 1.0, 1.1, verdict="IE", message=f"cause {n:02d}") for n in range(12)]
+    got = judge(tmp_path, facts(run(0, 0, 1.0, 2.0), *refused))
+    assert got.evidence == [f"cause {n:02d}" for n in range(10)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from reliability.checks.base import failed, passed, skipped
 from reliability.fleet.merge import write_merged_junit
 from reliability.gate import (
@@ -120,3 +122,18 @@ def test_the_table_is_padded_on_the_right(tmp_path):
 def test_a_failure_outranks_an_empty_suite_in_its_cell():
     rows = [GateRow("h/a.xml", "s", 1, 0, 0, 0, v) for v in ("FAIL", "EMPTY")]
     assert format_host_stage_table(GateResult(False, rows)).splitlines()[1] == "h     FAIL"
+
+
+@pytest.mark.parametrize(
+    "verdicts,cell",
+    [
+        (("FAIL", "SKIPPED"), "FAIL"),
+        (("FAIL", "skipped (allowed)"), "FAIL"),
+        (("SKIPPED", "skipped (allowed)"), "SKIPPED"),
+        (("EMPTY", "pass"), "EMPTY"),
+    ],
+)
+def test_a_later_lesser_verdict_does_not_replace_a_worse_one_in_its_cell(verdicts, cell):
+    """A skip is worse than a pass or an allowed skip and better than a failure, whatever the order."""
+    rows = [GateRow("h/a.xml", "s", 1, 0, 0, 0, v) for v in verdicts]
+    assert format_host_stage_table(GateResult(False, rows)).splitlines()[1].split() == ["h", cell]

@@ -3,9 +3,11 @@ unless --allow-skipped (for every suite, or for named stages) accepts it; the re
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from reliability import cli
 from reliability.checks.base import passed, skipped
-from reliability.gate import ALL, format_table, gate
+from reliability.gate import ALL, _skip_reasons, format_table, gate
 from reliability.report.junit import write_suite
 
 ALL_SKIPPED = [skipped("damage detected", "target has no state files"), skipped("audit trail", "no audit")]
@@ -47,3 +49,22 @@ def test_gate_command_takes_the_allowance(tmp_path, capsys):
     assert "allow it with --allow-skipped state" in capsys.readouterr().out
     assert cli.main(["gate", str(tmp_path), "--allow-skipped", "leaks,state"]) == 0
     assert cli.main(["gate", str(tmp_path), "--allow-skipped"]) == 0
+
+
+def _suite(*messages: str | None) -> ET.Element:
+    cases = "".join(
+        f'<testcase name="c{i}"><skipped{"" if m is None else f" message={m!r}"}/></testcase>'
+        for i, m in enumerate(messages)
+    )
+    return ET.fromstring(f'<testsuite name="s">{cases}</testsuite>')
+
+
+def test_skip_reasons_are_the_first_three_distinct_ones_then_how_many_more():
+    assert _skip_reasons(_suite("a", "b", "a", "c")) == "a; b; c"
+    assert _skip_reasons(_suite("a", "b", "c", "d")) == "a; b; c; and 1 more"
+    assert _skip_reasons(_suite("a", "b", "c", "d", "e")) == "a; b; c; and 2 more"
+
+
+def test_skip_reasons_without_any_message_say_so():
+    assert _skip_reasons(_suite(None, "  ")) == "no reason given"
+    assert _skip_reasons(_suite(None, " a   b ")) == "a b"
