@@ -11,7 +11,10 @@ import pytest
 
 from reliability import aftermath, probes
 from reliability.probes.host import list_entries
+from reliability.profiles import Sizes
 from reliability.sandbox_values import CleanupOutcome, Owned, Result, TargetError
+from reliability.stages.base import StageContext
+from reliability.stages.clean_box import CleanBox
 
 
 class Host:
@@ -263,8 +266,7 @@ def test_a_recover_that_fails_is_evidence_not_an_error(host, owned, monkeypatch)
     assert list(got["new"]) == ["orphans"]  # recover must end the orphans too
 
 
-def test_the_clean_box_cleanup_is_probed_once_per_stage_run_and_recorded(host, owned, monkeypatch):
-    monkeypatch.setattr(aftermath, "_probed", type(aftermath._probed)())
+def test_the_clean_box_cleanup_is_probed_once_per_stage_run_and_recorded(host, owned):
     gone = make_dir(host, "old")
     host.spawn(80, "worker", parent=os.getpid())
     host.spawn(83, "cron", parent=1)
@@ -273,7 +275,8 @@ def test_the_clean_box_cleanup_is_probed_once_per_stage_run_and_recorded(host, o
     target = FakeTarget(owned, on_cleanup=lambda: (change(), make_dir(host, "box-3", ["x"])))
     target.outcome = CleanupOutcome(ok=False, error="EBUSY")
     journal = FakeJournal()
-    before = aftermath.clean_box_cleanup(journal, target, 3)
+    clean, ctx = CleanBox(), StageContext(seed=1, sizes=Sizes(), target=target, journal=journal)
+    before = clean.first_baseline(ctx, 3)  # the stage's fixture: once per stage run
     assert before["temp"] == [{"path": gone, "kind": "dir"}]  # the snapshot from before the cleanup
     assert target.calls == [("owned", [3]), ("cleanup", 3), ("recover", 3)]
     assert all(o is owned for o, _ in host.snapshots)
@@ -297,14 +300,13 @@ def test_the_clean_box_cleanup_is_probed_once_per_stage_run_and_recorded(host, o
             },
         )
     ]
-    assert aftermath.clean_box_cleanup(journal, target, 3) is None  # the same stage run: not again
+    assert clean.first_baseline(ctx, 3) is None  # the same stage run: not again
     assert len(journal.events) == 1 and target.calls.count(("cleanup", 3)) == 1
     target.on_cleanup = lambda: None
-    assert aftermath.clean_box_cleanup(FakeJournal(), target, 3) is not None  # another stage run is
+    assert CleanBox().first_baseline(ctx, 3) is not None  # another stage run is
 
 
-def test_a_failing_recover_after_the_clean_box_cleanup_is_a_fact_of_the_probe(host, owned, monkeypatch):
-    monkeypatch.setattr(aftermath, "_probed", type(aftermath._probed)())
+def test_a_failing_recover_after_the_clean_box_cleanup_is_a_fact_of_the_probe(host, owned):
     journal = FakeJournal()
     aftermath.clean_box_cleanup(journal, FakeTarget(owned, recover_error="EBUSY"), 3)
     evidence = journal.events[0][1]["evidence"]

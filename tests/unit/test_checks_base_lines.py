@@ -18,9 +18,9 @@ def test_one_line_joins_the_lines_of_a_text_with_single_spaces():
 
 def test_a_window_longer_than_max_window_is_thinned_evenly_to_it():
     values = list(range(2 * degradation.MAX_WINDOW))
-    assert degradation._thin(values) == values[::2]
+    assert degradation.thin(values) == values[::2]
 
 
 def test_a_window_of_at_most_max_window_is_kept_as_it_is():
     values = list(range(degradation.MAX_WINDOW))
-    assert degradation._thin(values) == values
+    assert degradation.thin(values) == values

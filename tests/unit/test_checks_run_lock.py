@@ -79,7 +79,7 @@ def test_no_evidence_is_a_skip_never_a_pass(tmp_path):
 def test_each_outcome_is_the_run_lock_check_with_its_message_and_evidence(tmp_path):
     skipped = judge(tmp_path / "a", {"skipped": "init failed"})
     assert (skipped.name, skipped.status, skipped.message) == (locks.RUN_LOCK, "skipped", "init failed")
-    broken = judge(tmp_path / "b", {"ok": False, "summary": "boom", "lines": ["trace"]})
+    broken = judge(tmp_path / "b", {"error": "boom", "traceback": ["trace"]})
     assert (broken.name, broken.message, broken.evidence) == (locks.RUN_LOCK, "boom", ["trace"])
     bare = judge(tmp_path / "c", {"ok": False})
     assert (bare.name, bare.message, bare.evidence) == (locks.RUN_LOCK, "the case recorded no runs", [])
