@@ -27,7 +27,7 @@ from reliability.history import Journal
 from reliability.nemesis import cleanup_step, disk_full, fd_limit, pressure, recorded
 from reliability.profiles import Sizes
 from reliability.runner import Prepared
-from reliability.stages.base import Fixture, Stage, StageContext
+from reliability.stages.base import ONE_WORKER, Fixture, Stage, StageContext
 from reliability.targets.base import Limits, Target
 from reliability.targets.capabilities import Relocatable, capability
 from reliability.workload import toolchain
@@ -217,4 +217,7 @@ STAGE = Stage(
     checks=(exhaustion.check, completeness.check, leaks.check),
     host_fixture=host_fixture,
     around=around,
+    # Its cases fill what every box shares (the state tmpfs, the host's fds and pids): two at once would
+    # each see the other's fault, and --concurrency N once made a state_full case's recovery probe fail.
+    boxes_plan=ONE_WORKER,
 )
