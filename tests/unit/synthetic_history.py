@@ -110,3 +110,24 @@ def clean_runs(b: HistoryBuilder) -> HistoryBuilder:
     b.run(1, "java/tle_spin", "java", "TLE")
     b.run(2, "python/re_exception", "python", "RE")
     return b
+
+
+def isolation_history(
+    tmp_path: Path, runs: list[tuple[str, Result]], host: dict | None = None, cases=None
+) -> History:
+    """An isolation stage's history: `runs` ((case, result) in order), each submitted expecting the
+    verdict its case declares (OK without a case table); the case table and the host's evidence
+    journaled when given."""
+    b = HistoryBuilder(tmp_path, stage="isolation")
+    if cases is not None:
+        table = {name: case.to_dict() for name, case in cases.items()}
+        b.journal.append("evidence", label="isolation cases", evidence={"cases": table})
+    for i, (case, result) in enumerate(runs):
+        b.submit(i, f"hostile/{case}", "python", cases[case].verdict if cases else "OK")
+        b.journal.append(
+            "result", index=i, box=1, result=result.to_dict(), started=1.0, ended=2.0, stdout_ok=None
+        )
+    if host is not None:
+        b.journal.append("evidence", label="isolation host", evidence=host)
+    b.end()
+    return b.read()

@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import json
 
-from synthetic_history import HistoryBuilder
+from synthetic_history import HistoryBuilder, isolation_history
 
 from reliability.checks import isolation
 from reliability.targets.base import Result
 
 
 def history(tmp_path, answers: dict[str, dict], host: dict | None = None, cases=isolation.CASES):
-    b = HistoryBuilder(tmp_path, stage="isolation")
-    table = {name: case.to_dict() for name, case in cases.items()}
-    b.journal.append("evidence", label=isolation.CASES_LABEL, evidence={"cases": table})
-    for i, (case, got) in enumerate(answers.items()):
-        b.submit(i, f"hostile/{case}", "python", cases[case].verdict)
-        stdout = json.dumps({"answers": got, "detail": "d"})
-        res = Result(verdict=cases[case].verdict, stdout=stdout)
-        b.journal.append(
-            "result", index=i, box=1, result=res.to_dict(), started=1.0, ended=2.0, stdout_ok=None
-        )
-    if host is not None:
-        b.journal.append("evidence", label="isolation host", evidence=host)
-    b.end()
-    return {c.name.split()[1]: c for c in isolation.check(b.read())}
+    runs = [
+        (case, Result(verdict=cases[case].verdict, stdout=json.dumps({"answers": got, "detail": "d"})))
+        for case, got in answers.items()
+    ]
+    return {c.name.split()[1]: c for c in isolation.check(isolation_history(tmp_path, runs, host, cases))}
 
 
 def test_declared_answers_are_contained_and_the_others_name_the_kind_of_hole(tmp_path):

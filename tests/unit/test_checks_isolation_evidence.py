@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from synthetic_history import HistoryBuilder
+from synthetic_history import HistoryBuilder, isolation_history
 
 from reliability.checks import isolation
 from reliability.targets.base import Result
@@ -18,19 +18,7 @@ def answered(answers: dict[str, str], detail: str = "") -> Result:
 
 def judge(tmp_path, runs: list[tuple[str, Result]], host: dict | None = None, cases=None) -> dict:
     """The check over `runs` ((case, result) in order); the case table journaled when given."""
-    b = HistoryBuilder(tmp_path, stage="isolation")
-    if cases is not None:
-        table = {name: case.to_dict() for name, case in cases.items()}
-        b.journal.append("evidence", label=isolation.CASES_LABEL, evidence={"cases": table})
-    for i, (case, result) in enumerate(runs):
-        b.submit(i, f"hostile/{case}", "python", "OK")
-        b.journal.append(
-            "result", index=i, box=1, result=result.to_dict(), started=1.0, ended=2.0, stdout_ok=None
-        )
-    if host is not None:
-        b.journal.append("evidence", label="isolation host", evidence=host)
-    b.end()
-    return {c.name.split()[1]: c for c in isolation.check(b.read())}
+    return {c.name.split()[1]: c for c in isolation.check(isolation_history(tmp_path, runs, host, cases))}
 
 
 def test_a_contained_case_says_how_many_runs_and_lists_every_answer(tmp_path):
