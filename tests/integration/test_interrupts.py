@@ -107,6 +107,34 @@ def wait_in_flight(history: Path, proc: subprocess.Popen, at_least: int) -> None
     raise AssertionError("no execution was ever in flight")
 
 
+def hold_supervisors(run_id: str, pipeline: int) -> list[int]:
+    """Stop the run's supervisors (SIGSTOP) until at least one is held mid-run: one found as it was
+    ending (its run answered, a zombie) holds nothing, and the runs in flight would then end by
+    themselves before the test's next signal."""
+    for _ in range(100):  # a hang guard, not a timing assertion
+        held = []
+        for pid in supervisors(run_id, pipeline):
+            os.kill(pid, signal.SIGSTOP)
+            if _state(pid) == "T":
+                held.append(pid)
+        if held:
+            return held
+    raise AssertionError("no supervisor of the run could be held mid-run")
+
+
+def _state(pid: int) -> str:
+    for _ in range(500):  # SIGSTOP takes effect when the process is next scheduled
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return "gone"
+        if state in ("T", "Z", "X"):
+            return state
+        time.sleep(0.002)
+    return state
+
+
 def supervisors(run_id: str, pipeline: int) -> list[int]:
     """The run's supervisors: the children of its fork server (the pipeline's child in the run). Their
     own children (the box's init, the program) are left alone: a stopped supervisor holds its run, while
@@ -157,9 +185,7 @@ def test_kill_9_with_executions_in_flight_then_resume_ends_what_was_left_and_pas
     run_dir = history.parent
     run_id = read(run_dir).stage_start["run_id"]
     # Held (stopped), the supervisors in flight are surely still there when --resume starts.
-    held = supervisors(run_id, proc.pid)
-    for pid in held:
-        os.kill(pid, signal.SIGSTOP)
+    held = hold_supervisors(run_id, proc.pid)
     os.kill(proc.pid, signal.SIGKILL)  # the pipeline alone: its fork server and supervisors live on
     proc.wait()  # not communicate(): the held supervisors keep its output pipes open
     proc.stdout.close()
@@ -206,8 +232,7 @@ def test_a_second_pipeline_on_the_same_boxes_is_refused_then_ctrl_c_twice_leaves
     wait_in_flight(history, proc, at_least=results(history) + 1)
     run_id = read(run_dir).stage_start["run_id"]
     # Hold the runs in flight (stop their supervisors), so the second Ctrl-C surely comes while they are.
-    for pid in supervisors(run_id, proc.pid):
-        os.kill(pid, signal.SIGSTOP)
+    hold_supervisors(run_id, proc.pid)
     proc.send_signal(signal.SIGINT)
     first_line_with(proc, "stopping after the runs in flight")
     # Two signals before the handler runs are one: the second is sent once the first was handled.
