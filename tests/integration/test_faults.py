@@ -12,20 +12,13 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from refbox_fixtures import alive
 
 from reliability.nemesis import busy_mount, disk_full, fd_limit, foreign_process, mount_in_temp, pressure
 from reliability.refbox import mounts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and cgroups need root")
 PID = os.getpid()
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @contextmanager

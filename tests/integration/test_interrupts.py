@@ -20,6 +20,7 @@ from reliability import run_processes
 from reliability.analyze import analyze
 from reliability.checks import completeness, verdicts
 from reliability.history import read
+from reliability.probes.proc_stat import process_stat
 from reliability.refbox.box import FIRST_UID
 from reliability.refbox.recovery import processes_with_uids
 from reliability.targets.builtin import BuiltinTarget
@@ -124,15 +125,11 @@ def hold_supervisors(run_id: str, pipeline: int) -> list[int]:
 
 def _state(pid: int) -> str:
     for _ in range(500):  # SIGSTOP takes effect when the process is next scheduled
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return "gone"
-        if state in ("T", "Z", "X"):
-            return state
+        st = process_stat(pid)
+        if st is None or st["state"] in ("T", "Z", "X"):
+            return st["state"] if st else "gone"
         time.sleep(0.002)
-    return state
+    return st["state"]
 
 
 def supervisors(run_id: str, pipeline: int) -> list[int]:
