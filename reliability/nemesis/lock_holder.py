@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import reliability
+from reliability.kill import kill_each as kill  # noqa: F401 - lock_cases kills through here
 from reliability.targets.capabilities import Reloadable, capability
 
 REPO = str(Path(reliability.__file__).resolve().parents[1])
@@ -235,18 +235,6 @@ def outside(root: int, inside: list[tuple[int, int]]) -> list[int]:
     for pid, _ in inside:
         boxed.update(descendants(pid))
     return [p for p in descendants(root) if p not in boxed]
-
-
-def kill(pids: list[int]) -> list[int]:
-    """SIGKILL each pid (one by one, never a group); the ones that were there to kill."""
-    killed = []
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-        except ProcessLookupError:
-            pass
-    return killed
 
 
 if __name__ == "__main__":

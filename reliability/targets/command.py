@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from reliability.kill import kill_each
 from reliability.probes.proc_stat import session_members
 from reliability.probes.run_delay import RunDelay
 from reliability.targets import results
@@ -487,14 +488,7 @@ class CommandTarget(Target):
         return sorted(pids)
 
     def _kill_box(self, box: int) -> list[int]:
-        killed = []
-        for pid in self.box_pids(box):
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
-        return killed
+        return kill_each(self.box_pids(box))
 
     def close(self) -> None:
         """Nothing to release (meta files are removed after each run); kept for callers' symmetry."""
