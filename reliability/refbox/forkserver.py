@@ -151,6 +151,7 @@ def serve() -> None:
         plan = replace(plan, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         if plan.isolate:
             isolation.jail_for(plan.argv[0])  # cached here, so each supervisor gets it for free
+        me = os.getpid()  # the supervisor's caller: with keep_orphans it watches for our death
         pid = os.fork()
         if pid == 0:
             control.close()
@@ -158,7 +159,7 @@ def serve() -> None:
                 os.environ.pop(failpoints.ENV, None)
             else:
                 os.environ[failpoints.ENV] = points
-            supervisor._supervisor_main(cgroups, plan, answer_fd, phases)  # never returns
+            supervisor._supervisor_main(cgroups, plan, answer_fd, phases, me)  # never returns
         for fd in (answer_fd, stdout_fd, stderr_fd):
             os.close(fd)
         _send(reply, str(pid).encode())

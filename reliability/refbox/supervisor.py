@@ -101,9 +101,10 @@ def run_supervised(
             except forkserver.ForkServerGone:
                 server = None
         if server is None:
+            caller = os.getpid()
             pid = os.fork()
             if pid == 0:
-                _supervisor_main(cgroups, plan, write_end, phases)  # never returns
+                _supervisor_main(cgroups, plan, write_end, phases, caller)  # never returns
     finally:
         os.close(write_end)
     if on_started:
@@ -142,7 +143,10 @@ def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None) -> None:
+def _supervisor_main(
+    cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None, caller: int
+) -> None:
+    """The supervisor: `caller` is the pid that forked it (taken before the fork: it may die at once)."""
     # A short life ending in os._exit leaves a collector nothing to give back, and its walk over the
     # parent's objects would copy their pages into this process (copy-on-write) for nothing.
     gc.disable()
@@ -157,7 +161,7 @@ def _supervisor_main(cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: Ph
         os.closerange(low, 1 << 20)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # an ignored SIGCHLD would break wait4
         enter = phases.enter if phases else _no_phase
-        doc = _supervise(cgroups, plan, enter)
+        doc = _supervise(cgroups, plan, enter, caller)
         enter("verdict")
     except BaseException as e:  # noqa: B036 - the answer must be sent whatever happened
         doc = Result(verdict="IE", message=f"supervisor: {type(e).__name__}: {e}").to_dict()
@@ -210,7 +214,7 @@ def _no_phase(phase: str) -> None:
     pass
 
 
-def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None] = _no_phase) -> dict:
+def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None], caller: int) -> dict:
     enter("setup")
     # Orphaned descendants get re-parented to us, so we can reap what the cgroup kill leaves.
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
@@ -243,7 +247,7 @@ def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None] = _
     if not setup_error:
         try:
             enter("execute")
-            tle = _watch(cgroups, plan, child, start)
+            tle = _watch(cgroups, plan, child, start, caller)
             if tle:
                 enter("timeout")
         except OSError as e:  # still kill and collect below: the program must not outlive us
@@ -268,7 +272,7 @@ def _read_all(fd: int) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float) -> str | None:
+def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float, caller: int) -> str | None:
     """Sleep until the program exits or a limit is reached; return the TLE message, if any.
 
     The timeout is the earliest moment a limit could be reached (remaining CPU spread over every
@@ -277,10 +281,11 @@ def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float) -> str | N
     ncpus = max(1, len(os.sched_getaffinity(0)))
     limits = plan.limits
     pidfd = os.pidfd_open(child)
-    parent = os.getppid()
     try:
         while True:
-            if plan.keep_orphans and os.getppid() != parent:
+            # Against the pid that forked us, not our parent when the watch began: the caller may have
+            # died during setup already (the crash stage kills it as soon as the program shows).
+            if plan.keep_orphans and os.getppid() != caller:
                 os._exit(0)  # the defect: our caller died, so we abandon the run and its program
             cpu = cgroups.cpu_usage_ns(plan.cgroup) / 1e9
             wall = time.monotonic() - start

@@ -178,3 +178,27 @@ def test_a_command_on_a_busy_box_waits_its_turn_or_is_refused_with_lock_wait_0(w
         run.kill()
         run.wait()
     assert waited.returncode == 0 and json.loads(waited.stdout)["ok"] is True, waited.stdout
+
+
+def test_with_keep_orphans_a_caller_killed_during_setup_still_leaves_the_program_running(where):
+    """The defect keep_orphans (the program outlives a killed CLI, as isolate's does) must show however
+    early the CLI dies: here before the supervisor begins to watch the run (held at its execute phase),
+    the moment the crash stage kills it. A supervisor that took its caller to be whoever was its parent
+    when the watch began would enforce the limit and hide the defect."""
+    box = ["--box", str(BOX_B)]
+    assert refbox_cli("init", *box, *where).returncode == 0
+    env = dict(os.environ, REFBOX_FAILPOINTS="defect.keep_orphans,phase.execute=delay:700")
+    cmd = [sys.executable, "-m", "reliability.refbox.cli", "box", "run", *box, *where]
+    run = subprocess.Popen([*cmd, "--time", "1", "--wall-time", "1", "--", "sleep", "300"], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not (pids := json.loads(refbox_cli("status", *box, *where).stdout).get("pids")):
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.02)
+        run.kill()
+        run.wait()
+        time.sleep(2.5)  # past the delay and the 1 s wall limit a live supervisor would have enforced
+        assert all(os.path.exists(f"/proc/{pid}") for pid in pids), pids
+    finally:
+        run.kill()
+        run.wait()
