@@ -1,4 +1,5 @@
 /* boxinit: pid 1 of a refbox run's pid namespace, in C (see refbox/boxinit.py for why and how).
+   Not a program of its own: boxsup.c, the C supervisor, includes it and forks init_main().
 
    The same steps, in the same order, as the Python path (supervisor._init_main, isolation.enter,
    supervisor._exec_program): die with the supervisor, new session, join the run cgroup, unshare the
@@ -7,9 +8,9 @@
    installs the seccomp filter and execs. init waits for it and reports "<wait status> <maxrss kB>".
    Every policy (what to bind, which limits, the filter itself) is decided in Python and passed in.
 
-   Usage: boxinit KEY=VALUE... -- PROGRAM ARGS...   (environment: the program's, already cleaned)
-     box=DIR  bind=PATH...  device=PATH...  tmp_mb=N  procs=FILE...  uid=N  gid=N
-     rlimit=RESOURCE:SOFT:HARD...  seccomp=HEX  keep_orphans=1
+   Its part of the command line (init_arg): box=DIR  bind=PATH...  device=PATH...  tmp_mb=N
+     procs=FILE...  uid=N  gid=N  rlimit=RESOURCE:SOFT:HARD...  seccomp=HEX  keep_orphans=1
+     env=NAME=VALUE... (the program's whole environment)
    Fds: 3 setup errors (EOF once the program execs), 4 the report, 5 stdout, 6 stderr,
         7 a pidfd of the supervisor. */
 #define _GNU_SOURCE
@@ -54,6 +55,8 @@ struct spec {
     uid_t uid;
     gid_t gid;
     const char *seccomp_hex;
+    char *env[MAX_ITEMS + 1]; /* the program's environment; ours is the caller's */
+    int nenv;
     char **argv;
 };
 
@@ -82,37 +85,29 @@ static void add(const char **list, int *n, const char *value) {
     list[(*n)++] = value;
 }
 
-static void parse(int argc, char **argv, struct spec *s) {
+/* One KEY=VALUE of the init's part of the command line; 0 if KEY is not the init's. */
+static int init_arg(struct spec *s, const char *a, char *v) {
+    if (!strcmp(a, "box")) s->box = v;
+    else if (!strcmp(a, "bind")) add(s->binds, &s->nbinds, v);
+    else if (!strcmp(a, "device")) add(s->devices, &s->ndevices, v);
+    else if (!strcmp(a, "procs")) add(s->procs, &s->nprocs, v);
+    else if (!strcmp(a, "rlimit")) add(s->rlimits, &s->nrlimits, v);
+    else if (!strcmp(a, "tmp_mb")) s->tmp_mb = atoi(v);
+    else if (!strcmp(a, "uid")) s->uid = (uid_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "gid")) s->gid = (gid_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "seccomp")) s->seccomp_hex = v;
+    else if (!strcmp(a, "keep_orphans")) s->keep_orphans = atoi(v);
+    else if (!strcmp(a, "env")) add((const char **)s->env, &s->nenv, v);
+    else return 0;
+    return 1;
+}
+
+static void init_spec(struct spec *s) {
     memset(s, 0, sizeof *s);
     s->uid = s->gid = (uid_t)-1;
-    for (int i = 1; i < argc; i++) {
-        char *a = argv[i];
-        if (!strcmp(a, "--")) {
-            s->argv = argv + i + 1;
-            break;
-        }
-        char *eq = strchr(a, '=');
-        if (!eq) {
-            errno = EINVAL;
-            fail();
-        }
-        *eq = 0;
-        char *v = eq + 1;
-        if (!strcmp(a, "box")) s->box = v;
-        else if (!strcmp(a, "bind")) add(s->binds, &s->nbinds, v);
-        else if (!strcmp(a, "device")) add(s->devices, &s->ndevices, v);
-        else if (!strcmp(a, "procs")) add(s->procs, &s->nprocs, v);
-        else if (!strcmp(a, "rlimit")) add(s->rlimits, &s->nrlimits, v);
-        else if (!strcmp(a, "tmp_mb")) s->tmp_mb = atoi(v);
-        else if (!strcmp(a, "uid")) s->uid = (uid_t)strtoul(v, NULL, 10);
-        else if (!strcmp(a, "gid")) s->gid = (gid_t)strtoul(v, NULL, 10);
-        else if (!strcmp(a, "seccomp")) s->seccomp_hex = v;
-        else if (!strcmp(a, "keep_orphans")) s->keep_orphans = atoi(v);
-        else {
-            errno = EINVAL;
-            fail();
-        }
-    }
+}
+
+static void check_spec(const struct spec *s) {
     if (!s->box || !s->argv || !s->argv[0] || s->uid == (uid_t)-1 || s->gid == (gid_t)-1 || s->tmp_mb <= 0) {
         errno = EINVAL;
         fail();
@@ -346,16 +341,16 @@ static void exec_program(const struct spec *s, int devnull) {
     static char what[4200];
     snprintf(what, sizeof what, "exec %s", s->argv[0]);
     step = what;
-    execvp(s->argv[0], s->argv); /* PATH from our environment: the program's, set by the supervisor */
+    environ = (char **)s->env; /* NULL-terminated: add() leaves room; execvp searches its PATH */
+    execvp(s->argv[0], s->argv);
     fail();
 }
 
-int main(int argc, char **argv) {
-    struct spec s;
+/* pid 1 of the run's pid namespace, forked by the supervisor (boxsup.c) with its fds in place. */
+static void init_main(const struct spec *s) {
     step = "die with the supervisor";
     if (fcntl(ERR_FD, F_SETFD, FD_CLOEXEC) < 0) _exit(127); /* EOF at exec tells the supervisor it worked */
-    parse(argc, argv, &s);
-    if (!s.keep_orphans) {
+    if (!s->keep_orphans) {
         /* The supervisor alone enforces the limits: once it is dead nothing may run on unbounded. */
         CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
         struct pollfd died = {SUPERVISOR_FD, POLLIN, 0};
@@ -368,21 +363,21 @@ int main(int argc, char **argv) {
     if (syscall(SYS_close_range, FIRST_FREE_FD, ~0U, 0) < 0)
         for (int fd = FIRST_FREE_FD; fd < 1024; fd++) close(fd);
     step = "join run cgroup"; /* first, so every descendant is born inside it */
-    for (int i = 0; i < s.nprocs; i++) {
-        int fd = open(s.procs[i], O_WRONLY | O_CLOEXEC);
+    for (int i = 0; i < s->nprocs; i++) {
+        int fd = open(s->procs[i], O_WRONLY | O_CLOEXEC);
         CHECK(fd);
         CHECK(write(fd, "0", 1));
         close(fd);
     }
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     CHECK(devnull);
-    enter_jail(&s);
+    enter_jail(s);
     step = "fork program";
     pid_t program = fork();
     CHECK(program);
     if (program == 0) {
         close(REPORT_FD);
-        exec_program(&s, devnull);
+        exec_program(s, devnull);
     }
     close(ERR_FD); /* the program's copy alone now decides when the supervisor sees EOF */
     for (;;) { /* as init we also inherit every orphan of the namespace: reap them on the way */

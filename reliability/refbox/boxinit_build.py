@@ -1,10 +1,11 @@
-"""Build boxinit.c on first use and cache the binary, like the workload build cache (workload/build.py).
+"""Build the C supervisor and init (boxsup.c, which includes boxinit.c) on first use and cache the
+binary, like the workload build cache (workload/build.py).
 
 Compiled with the C compiler the C++ workload already needs, into the build cache's directory, keyed by
 source, compiler version and flags; built in a temporary file and renamed into place, so a reader sees
 a whole binary or none. It runs as root, so an entry not owned by us or writable by others is never
 used (it is built again). Without a compiler, or if the build fails, `path()` is None and the refbox
-runs the Python init: the same jail, slower (tests run both).
+runs the Python supervisor and init: the same jail, slower (tests run both).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from pathlib import Path
 
 from reliability.build_cache import cache_dir_default
 
-SOURCE = Path(__file__).with_name("boxinit.c")
+SOURCE = Path(__file__).with_name("boxsup.c")
+SOURCES = (SOURCE, SOURCE.with_name("boxinit.c"))  # what the binary is built from, all of it hashed
 CFLAGS = ("-O2", "-Wall")
-_FORMAT = "1"  # bump when the command-line protocol changes without a source change
+# Static where the C library's archive is installed (libc6-dev, which gcc pulls in): no dynamic loader
+# at each spawn, measured at 0.5 ms less CPU per run; else linked as usual.
+STATIC = "-static"
+_FORMAT = "2"  # bump when the command-line protocol changes without a source change
 _COMPILE_TIMEOUT_S = 120
 
 
@@ -44,14 +49,15 @@ def _compiler() -> str:
 
 def _build(cache: Path) -> Path:
     compiler = _compiler()
-    source = SOURCE.read_bytes()
+    sources = [p.read_bytes() for p in SOURCES]
     version = subprocess.run(
         [compiler, "--version"], capture_output=True, text=True, check=True, timeout=_COMPILE_TIMEOUT_S
     ).stdout.splitlines()[0]
     digest = hashlib.sha256()
-    for part in (_FORMAT, version, " ".join(CFLAGS)):
+    for part in (_FORMAT, version, " ".join((*CFLAGS, STATIC))):
         digest.update(part.encode() + b"\0")
-    digest.update(source)
+    for source in sources:
+        digest.update(source + b"\0")
     entry = cache / f"boxinit-{digest.hexdigest()[:32]}"
     if _trusted(entry):
         return entry
@@ -59,13 +65,13 @@ def _build(cache: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".boxinit-", dir=cache)
     os.close(fd)
     try:
-        subprocess.run(
-            [compiler, *CFLAGS, "-o", tmp, "-x", "c", "-"],
-            input=source,
-            capture_output=True,
-            check=True,
-            timeout=_COMPILE_TIMEOUT_S,
-        )
+        for flags in ((*CFLAGS, STATIC), CFLAGS):
+            done = subprocess.run(
+                [compiler, *flags, "-o", tmp, str(SOURCE)], capture_output=True, timeout=_COMPILE_TIMEOUT_S
+            )
+            if done.returncode == 0:
+                break
+        done.check_returncode()
         os.chmod(tmp, 0o755)
         os.rename(tmp, entry)  # a reader sees the whole binary or none
     finally:

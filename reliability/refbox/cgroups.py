@@ -82,6 +82,10 @@ class Cgroups(abc.ABC):
     def _procs_file(self, rel: str) -> str:
         """The one cgroup.procs file that lists every process of `rel`."""
 
+    @abc.abstractmethod
+    def c_supervisor_args(self, rel: str) -> list[str]:
+        """The files of `rel` the C supervisor reads, writes and removes (its usage: boxsup.c)."""
+
     def procs_files(self, rel: str) -> list[str]:
         """Files a process writes its pid into to join `rel` (all hierarchies)."""
         return [os.path.join(d, "cgroup.procs") for d in self.dirs(rel)]
@@ -199,6 +203,16 @@ class CgroupV1(Cgroups):
         # pids sees every task the moment it forks, so it is the hierarchy to list.
         return os.path.join(self._dir("pids", rel), "cgroup.procs")
 
+    def c_supervisor_args(self, rel: str) -> list[str]:
+        return [
+            f"cpu_file={os.path.join(self._dir('cpuacct', rel), 'cpuacct.usage')}",
+            "cpu_v2=0",
+            f"oom_file={os.path.join(self._dir('memory', rel), 'memory.oom_control')}",
+            f"peak_file={os.path.join(self._dir('memory', rel), 'memory.max_usage_in_bytes')}",
+            f"list_file={self._procs_file(rel)}",
+            *(f"rmdir={d}" for d in self.dirs(rel)),
+        ]
+
 
 class CgroupV2(Cgroups):
     """The unified hierarchy rooted at `root` (normally /sys/fs/cgroup)."""
@@ -249,6 +263,19 @@ class CgroupV2(Cgroups):
 
     def _procs_file(self, rel: str) -> str:
         return os.path.join(self.dirs(rel)[0], "cgroup.procs")
+
+    def c_supervisor_args(self, rel: str) -> list[str]:
+        d = self.dirs(rel)[0]
+        kill = os.path.join(d, "cgroup.kill")
+        return [
+            f"cpu_file={os.path.join(d, 'cpu.stat')}",
+            "cpu_v2=1",
+            f"oom_file={os.path.join(d, 'memory.events')}",
+            f"peak_file={os.path.join(d, 'memory.peak')}",  # absent before Linux 5.19: no peak
+            f"list_file={self._procs_file(rel)}",
+            *([f"kill_file={kill}"] if os.path.exists(kill) else []),
+            f"rmdir={d}",
+        ]
 
     def _kill_once(self, rel: str) -> None:
         kill_file = os.path.join(self.dirs(rel)[0], "cgroup.kill")

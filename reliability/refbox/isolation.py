@@ -16,9 +16,9 @@ the whole run cgroup (init joined it first, so every process is born inside it).
 
 Everything from enter() on runs after fork in a copy of the pipeline: os-level calls only.
 
-init and the program's last steps are normally the C program refbox/boxinit.c, which does exactly what
-enter(), set_rlimits() and drop_privileges() do here, in the same order, with the binds and limits this
-module decides; this Python path is the fallback where it cannot be built (and is tested to build the
+init and the program's last steps are normally C (refbox/boxinit.c, forked by the C supervisor),
+which does exactly what enter(), set_rlimits() and drop_privileges() do here, in the same order, with
+the binds and limits this module decides; this Python path is the fallback where it cannot be built (and is tested to build the
 same jail: tests/integration/test_refbox_boxinit.py). A change to one must be made to both.
 """
 

@@ -1,13 +1,15 @@
-"""The forked supervisor: one per run, forked from the calling (possibly multithreaded) pipeline.
+"""The supervisor: one per run. In C where a compiler is at hand (boxsup.c, spawned: refbox/boxinit.py),
+else this Python one, forked from the calling (possibly multithreaded) pipeline.
 
-parent ──fork──> supervisor ──fork──> init ──fork──> program   (isolated: see refbox/isolation.py)
-parent ──fork──> supervisor ──spawn─> boxinit ──fork──> program (isolated, the C init: refbox/boxinit.py)
+caller ──spawn─> boxsup ──fork──> boxinit ──fork──> program      (isolated, in C: refbox/boxinit.py)
+parent ──fork──> supervisor ──fork──> init ──fork──> program   (isolated, without a C compiler)
 parent ──fork──> supervisor ──fork──> program                    (isolation off: host root, box uid only)
 
 "parent" is the fork server when the pipeline runs one (refbox/forkserver.py), else the caller.
 
 The supervisor watches wall time and the cgroup's CPU time, kills the whole cgroup at a limit and at
-the end, decides the verdict and sends the Result as one JSON document through a pipe. Everything after
+the end, and sends what it measured through a pipe; the verdict is decided by result_from, the same
+for both supervisors (the Python one sends the Result as one JSON document, the C one its facts). Everything after
 fork uses os-level calls only and ends in os._exit: another pipeline thread may have held a lock
 (logging, an allocator in a library, a queue) at the moment of fork, and touching it would deadlock.
 """
@@ -93,18 +95,26 @@ def run_supervised(
     forking this process (the `reliability box` command, tests that build a Refbox by hand).
     """
     read_end, write_end = os.pipe()
-    server, reply = forkserver.current(), None
+    in_c = plan.isolate and plan.boxinit is not None
+    server, reply = None if in_c else forkserver.current(), None
     try:
+        if in_c:  # the C supervisor (boxinit.py), spawned: no copy of this process
+            jail = isolation.jail_for(plan.argv[0])
+            argv = boxinit.command(plan.boxinit, plan, jail, cgroups, phases, os.getpid())
+            pid = boxinit.spawn(argv, (write_end, plan.stdout_fd, plan.stderr_fd))
         if server is not None:
             try:
                 pid, reply = server.spawn(cgroups, plan, write_end, phases)
             except forkserver.ForkServerGone:
                 server = None
-        if server is None:
+        if server is None and not in_c:
             caller = os.getpid()
             pid = os.fork()
             if pid == 0:
                 _supervisor_main(cgroups, plan, write_end, phases, caller)  # never returns
+    except BaseException:
+        os.close(read_end)
+        raise
     finally:
         os.close(write_end)
     if on_started:
@@ -116,19 +126,58 @@ def run_supervised(
     if timed_out:
         os.kill(pid, signal.SIGKILL)
     status = forkserver.wait_status(reply) if reply is not None else os.waitpid(pid, 0)[1]
-    try:
-        return Result(**json.loads(data))
-    except (ValueError, TypeError):
-        pass
+    text = ""
+    if in_c:
+        found = boxinit.facts(data)
+        if found is not None:
+            return Result(**_from_c_facts(cgroups, plan, found, pid))
+        text = data.decode(errors="replace").strip()  # how it failed before its facts, if it could say
+    else:
+        try:
+            return Result(**json.loads(data))
+        except (ValueError, TypeError):
+            pass
     if timed_out:
         cause = "supervisor gave no answer in time and was killed"
     elif status is None:
         cause = "supervisor gave no answer, and the fork server that started it is gone"
     elif os.WIFSIGNALED(status):
         cause = f"supervisor killed by signal {os.WTERMSIG(status)}"
+    elif text:
+        cause = f"supervisor: {text}"
     else:
         cause = f"supervisor exited with status {os.waitstatus_to_exitcode(status)} without a result"
     return Result(verdict="IE", message=cause, raw={"supervisor_pid": pid})
+
+
+def _from_c_facts(cgroups: Cgroups, plan: RunPlan, facts: dict, pid: int) -> dict:
+    """The Result document of a run the C supervisor reported (boxsup.c's facts)."""
+    limits = plan.limits
+    kind, _, value = facts["tle"].partition(" ")
+    tle = None
+    if kind == "cpu":
+        tle = f"cpu time limit exceeded ({float(value):.3f} s used, limit {limits.cpu_s:g} s)"
+    elif kind == "wall":
+        tle = f"wall time limit exceeded ({float(value):.3f} s, limit {limits.wall_s:g} s)"
+    setup_error = ""
+    if facts["setup_error"]:
+        setup_error = f"program setup failed: {facts['setup_error']}"
+    elif facts["watch_error"]:
+        setup_error = f"watching the run failed: {facts['watch_error']}"
+    peak = int(facts["peak"])
+    return result_from(
+        cgroups,
+        plan,
+        Ending(int(facts["status"]), int(facts["maxrss"]), peak if peak >= 0 else None),
+        tle,
+        float(facts["wall"]),
+        int(facts["killed"]),
+        setup_error,
+        int(facts["cpu_ns"]),
+        int(facts["oom"]),
+        pid,
+        facts["remove_error"],
+    )
 
 
 def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
@@ -227,15 +276,11 @@ def _supervise(cgroups: Cgroups, plan: RunPlan, enter: Callable[[str], None], ca
         syscalls.unshare(syscalls.CLONE_NEWPID)  # our next (and only) child is pid 1 of a new namespace
     me = os.pidfd_open(os.getpid())  # init's way to tell that we died before it could watch for it
     start = time.monotonic()
-    if jail and plan.boxinit:  # the C init (boxinit.py): no copy of this process, same steps
-        fds = (err_write, report_write, plan.stdout_fd, plan.stderr_fd, me)
-        child = boxinit.spawn(plan.boxinit, plan, jail, procs_files, fds)
-    else:
-        child = os.fork()
-        if child == 0:
-            if jail:
-                _init_main(plan, jail, procs_files, devnull, err_write, report_write, me)  # never returns
-            _exec_program(plan, procs_files, devnull, err_write)  # never returns
+    child = os.fork()
+    if child == 0:
+        if jail:
+            _init_main(plan, jail, procs_files, devnull, err_write, report_write, me)  # never returns
+        _exec_program(plan, procs_files, devnull, err_write)  # never returns
     os.close(me)
     os.close(err_write)
     os.close(report_write)
@@ -302,6 +347,15 @@ def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float, caller: in
         os.close(pidfd)
 
 
+@dataclass(frozen=True)
+class Ending:
+    """How the program ended, as its supervisor saw it."""
+
+    wait_status: int
+    maxrss_kb: int
+    peak_bytes: int | None  # the cgroup's record; None where the kernel keeps none
+
+
 def _collect(
     cgroups: Cgroups,
     plan: RunPlan,
@@ -311,14 +365,39 @@ def _collect(
     killed: list[int],
     setup_error: str,
 ) -> dict:
-    limits = plan.limits
-    cpu_ns = cgroups.cpu_usage_ns(plan.cgroup)
-    oom = cgroups.oom_kills(plan.cgroup)
     rusage = reaper.rusage
-    maxrss_kb = rusage.ru_maxrss if rusage else 0
-    peak = cgroups.peak_memory_bytes(plan.cgroup)
-    peak_kb = peak // 1024 if peak is not None else maxrss_kb
-    status = reaper.status or 0
+    ending = Ending(
+        reaper.status or 0, rusage.ru_maxrss if rusage else 0, cgroups.peak_memory_bytes(plan.cgroup)
+    )
+    cpu_ns, oom = cgroups.cpu_usage_ns(plan.cgroup), cgroups.oom_kills(plan.cgroup)
+    remove_error = ""
+    try:
+        cgroups.remove(plan.cgroup)
+    except Exception as e:  # the verdict stands; cleanup() will meet the leftover and report it
+        remove_error = str(e)
+    return result_from(
+        cgroups, plan, ending, tle, wall_s, len(killed), setup_error, cpu_ns, oom, os.getpid(), remove_error
+    )
+
+
+def result_from(
+    cgroups: Cgroups,
+    plan: RunPlan,
+    ending: Ending,
+    tle: str | None,
+    wall_s: float,
+    killed: int,
+    setup_error: str,
+    cpu_ns: int,
+    oom: int,
+    supervisor_pid: int,
+    remove_error: str,
+) -> dict:
+    """The Result document of a run, from what either supervisor measured: the verdict is decided here,
+    the same for both. The program's output is read from its files (the caller's fds)."""
+    limits = plan.limits
+    peak_kb = ending.peak_bytes // 1024 if ending.peak_bytes is not None else ending.maxrss_kb
+    status = ending.wait_status
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     output_bytes = max(os.fstat(plan.stdout_fd).st_size, os.fstat(plan.stderr_fd).st_size)
@@ -334,22 +413,19 @@ def _collect(
         verdict, message = "IE", setup_error
     else:
         verdict, message = decide(tle, oom, exit_code, sig, output_bytes, limits.output_kb * 1024)
+    if remove_error:
+        message = f"{message}; run cgroup not removed: {remove_error}".lstrip("; ")
     raw = {
         "cgroup_version": cgroups.version,
         "cpu_ns": cpu_ns,
         "oom_kill": oom,
-        "maxrss_kb": maxrss_kb,
+        "maxrss_kb": ending.maxrss_kb,
         "output_bytes": output_bytes,
         "wait_status": status,
-        "processes_killed": len(killed),
-        "supervisor_pid": os.getpid(),
+        "processes_killed": killed,
+        "supervisor_pid": supervisor_pid,
+        "run_cgroup_removed": not remove_error,
     }
-    try:
-        cgroups.remove(plan.cgroup)
-        raw["run_cgroup_removed"] = True
-    except Exception as e:  # the verdict stands; cleanup() will meet the leftover and report it
-        raw["run_cgroup_removed"] = False
-        message = f"{message}; run cgroup not removed: {e}".lstrip("; ")
     return Result(
         verdict=verdict,
         cpu_s=round(cpu_ns / 1e9, 6),

@@ -133,13 +133,15 @@ def _state(pid: int) -> str:
 
 
 def supervisors(run_id: str, pipeline: int) -> list[int]:
-    """The run's supervisors: the children of its fork server (the pipeline's child in the run). Their
-    own children (the box's init, the program) are left alone: a stopped supervisor holds its run, while
-    a stopped init would not stop the supervisor's wall timer from ending the run."""
+    """The run's supervisors: the C ones (boxsup.c, spawned by the pipeline: its children named after
+    the cached binary, boxinit-*), or, without a compiler, the Python ones (the children of its fork
+    server). Their own children (the box's init, the program) are left alone: a stopped supervisor
+    holds its run, while a stopped init would not stop the supervisor's wall timer from ending the run."""
     for _ in range(60000):  # a hang guard, not a timing assertion
         run = run_processes.find(run_id)
-        servers = {p for p in run if _parent(p) == pipeline}
-        found = [p for p in run if _parent(p) in servers]
+        children = {p for p in run if _parent(p) == pipeline}
+        in_c = {p for p in children if (process_stat(p) or {}).get("name", "").startswith("boxinit")}
+        found = sorted(in_c) or [p for p in run if _parent(p) in children]
         if found:
             return found
         time.sleep(0.002)

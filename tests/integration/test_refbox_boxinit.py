@@ -1,5 +1,7 @@
-"""The C init (refbox/boxinit.py) and the Python one build the same jail; the C one is built once and
-cached, and an entry others could have written is never run as root."""
+"""The C supervisor and init (refbox/boxinit.py: boxsup.c, boxinit.c) and the Python ones build the
+same jail and report every ending alike; the C binary is built once and cached, and an entry others
+could have written is never run as root. Without a compiler the Python supervisor runs, through the
+fork server where the pipeline starts one."""
 
 # ruff: noqa: F811 - the fixtures are imported from refbox_fixtures and named as test arguments
 from __future__ import annotations
@@ -7,11 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import struct
 
 import pytest
 from refbox_fixtures import LIMITS, box, c_program, refbox  # noqa: F401 - fixtures
 
-from reliability.refbox import boxinit_build
+from reliability.refbox import boxinit_build, forkserver
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, mounts and cgroups need root"),
@@ -50,12 +53,23 @@ def test_c_and_python_init_build_the_same_jail(refbox, box):
 
 
 @pytest.mark.parametrize("c_init", [True, False], ids=["c", "python"])
-def test_both_inits_report_the_program_ending_and_setup_errors(refbox, box, c_program, c_init):
+def test_both_supervisors_report_the_program_ending_and_setup_errors(refbox, box, c_program, c_init):
     files = {c_program: "prog"}
+    hello = run_with(refbox, box, c_init, ["./prog"], files)
+    assert (hello.verdict, hello.stdout, hello.exit_code) == ("OK", "hello from C\n", 0), hello
+    assert hello.raw["run_cgroup_removed"] is True and hello.peak_mem_kb > 0, hello.raw
     aborted = run_with(refbox, box, c_init, ["./prog", "abort"], files)
     assert (aborted.verdict, aborted.signal) == ("RE", signal.SIGABRT), aborted
     spun = run_with(refbox, box, c_init, ["./prog", "spin"], files)
-    assert spun.verdict == "TLE", spun
+    assert spun.verdict == "TLE" and spun.message.startswith("cpu time limit exceeded ("), spun
+    assert spun.cpu_s >= LIMITS.cpu_s and spun.raw["processes_killed"] >= 1, spun
+    slept = run_with(refbox, box, c_init, ["/bin/sleep", "30"])
+    assert slept.verdict == "TLE" and slept.message.startswith("wall time limit exceeded ("), slept
+    assert LIMITS.wall_s <= slept.wall_s < LIMITS.wall_s + 2, slept
+    alloc = run_with(refbox, box, c_init, ["./prog", "alloc"], files)
+    assert alloc.verdict == "MLE" and alloc.raw["oom_kill"] >= 1, alloc
+    flood = run_with(refbox, box, c_init, ["./prog", "flood"], files)
+    assert flood.verdict == "OLE", flood
     missing = run_with(refbox, box, c_init, ["no-such-program-here"])
     assert missing.verdict == "IE" and "exec no-such-program-here" in missing.message, missing
     assert "No such file" in missing.message
@@ -88,3 +102,51 @@ def test_without_a_compiler_there_is_no_c_init_and_the_python_one_runs(refbox, b
     assert result.verdict == "OK", result
     assert result.stdout.split("\n")[:1] == ["pid=2"]
     assert not result.stdout.split("\n")[1].startswith("boxinit")  # pid 1 is the Python init
+
+
+def test_a_phase_failpoint_holds_or_fails_the_c_supervisor_as_the_python_one(refbox, box, monkeypatch):
+    """The failpoints the crash stage and the tests use (phases.py) reach the C supervisor: an error at
+    a phase is an IE that names it; a delay at a phase is spent there."""
+    monkeypatch.setenv("REFBOX_FAILPOINTS", "phase.setup=error")
+    failed = refbox.run(box, ["/bin/true"], LIMITS)
+    assert (failed.verdict, failed.message) == ("IE", "supervisor: FailpointError: failpoint phase.setup")
+    refbox.recover(box)
+    refbox.init(box)
+    monkeypatch.setenv("REFBOX_FAILPOINTS", "phase.cleanup=delay:300")
+    delayed = refbox.run(box, ["/bin/true"], LIMITS)
+    assert delayed.verdict == "OK", delayed
+    assert refbox.read_state(box)["phase"] == "verdict"
+
+
+def test_without_the_c_supervisor_the_python_one_runs_from_the_fork_server(refbox, box, monkeypatch):
+    refbox.c_init = False
+    forkserver.start()
+    try:
+        server = forkserver.current()
+        result = refbox.run(box, ["/bin/sh", "-c", "echo ok"], LIMITS)
+    finally:
+        forkserver.stop()
+        refbox.c_init = True
+    assert (result.verdict, result.stdout) == ("OK", "ok\n"), result
+    assert server is not None and result.raw["supervisor_pid"] != os.getpid()
+
+
+def test_without_a_static_c_library_the_binary_is_linked_as_usual(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gcc = bin_dir / "gcc"  # the real compiler, refusing -static as where libc.a is not installed
+    gcc.write_text(
+        f'#!/bin/sh\ncase " $* " in *" -static "*) exit 1 ;; esac\nexec {shutil.which("gcc")} "$@"\n'
+    )
+    gcc.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert has_interpreter(boxinit_build._build(tmp_path / "cache"))  # linked as usual
+    monkeypatch.undo()
+    assert not has_interpreter(boxinit_build._build(tmp_path / "real-cache"))  # static, here
+
+
+def has_interpreter(binary) -> bool:
+    """Whether an ELF64 binary asks for a dynamic loader (a PT_INTERP program header)."""
+    data = binary.read_bytes()
+    phoff, (phentsize, phnum) = struct.unpack_from("<Q", data, 0x20)[0], struct.unpack_from("<HH", data, 0x36)
+    return any(struct.unpack_from("<I", data, phoff + i * phentsize)[0] == 3 for i in range(phnum))
