@@ -37,10 +37,10 @@ from reliability.targets.base import Limits  # noqa: E402
 LIMITS = Limits(cpu_s=1.0, wall_s=2.0, mem_mb=64, processes=8, output_kb=64)
 # The last interleaved measurement on this repository's machine, shown when isolate is not installed.
 ISOLATE_RECORDED = {
-    "cycle": {"median_ms": 40.61},
-    "run_only": {"median_ms": 15.73},
-    "source": "isolate 1.10.1 measured interleaved by this benchmark (100 each), 2-core x86_64 VM shared "
-    "with other work (load average 4.9), 2026-12-02: README, Benchmarks",
+    "cycle": {"median_ms": 13.93},
+    "run_only": {"median_ms": 7.92},
+    "source": "isolate 1.10.1 measured interleaved by this benchmark (200 each), 2-core x86_64 VM "
+    "(load average 1.0), 2026-12-02: README, Benchmarks",
 }
 
 

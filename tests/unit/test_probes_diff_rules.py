@@ -207,6 +207,21 @@ def test_new_fds_of_probed_pids_leak() -> None:
     assert run(after).fds == [f"fd 7 -> /run/refbox/3/out (pid {PIPELINE})"]
 
 
+def test_a_listing_of_proc_open_in_a_pipeline_thread_is_noise() -> None:
+    """The sampler lists /proc in its own thread: caught open by one snapshot and not the other, it is
+    not a leak, nor (the same diff reversed: recover_and_compare's "gone") something recover took."""
+    scans = [
+        {"pid": PIPELINE, "fd": 8, "target": "/proc"},
+        {"pid": PIPELINE, "fd": 9, "target": "/proc/7/task"},
+    ]
+    leaks = run(with_(BASE, fds=scans))
+    assert leaks.fds == []
+    assert sum("a listing of /proc by one of the pipeline's threads" in n for n in leaks.noise) == 2
+    other = with_(BASE, processes=[proc(700)], fd_pids=[700])
+    foreign = with_(other, fds=[{"pid": 700, "fd": 8, "target": "/proc"}])
+    assert run(foreign, other).fds == ["fd 8 -> /proc (pid 700)"]  # a sandbox's process: still a leak
+
+
 def test_an_fd_number_reused_for_another_file_is_new() -> None:
     before = with_(BASE, fds=[{"pid": PIPELINE, "fd": 7, "target": "/a"}])
     after = with_(BASE, fds=[{"pid": PIPELINE, "fd": 7, "target": "/b"}])
