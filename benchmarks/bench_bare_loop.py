@@ -9,7 +9,7 @@ same number of threads, one box each, run two ways:
 Two sandboxes: the built-in one, and a described one driven through its command line (targets/command.py):
 IOI isolate where it is on PATH, else the built-in sandbox behind a shell script (benchmarks/targets/,
 the worked example of docs/targets.md). The described one measures the harness on a real external
-sandbox, where every call is a process. Both loops start the refbox's fork server, as the runner does.
+sandbox, where every call is a process. Both loops start and stop the target as the runner does.
 Throughput ratio = pipeline / bare (goal >= 0.9). CPU is RUSAGE_SELF of this process: the bare loop's is
 the sandbox's own in-process work (locks, state, mounts, cgroups; for a described target, starting its
 commands and reading their output); the difference is the harness's. Run as root:
@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_pipeline import _measure  # noqa: E402
 
-from reliability.refbox import forkserver  # noqa: E402
 from reliability.targets import load  # noqa: E402
 from reliability.targets.base import Target  # noqa: E402
 from reliability.targets.builtin import BuiltinTarget  # noqa: E402
+from reliability.targets.capabilities import HasLifecycle, capability  # noqa: E402
 from reliability.workload import generator  # noqa: E402
 from reliability.workload.prepare import prepare_programs  # noqa: E402
 
@@ -73,7 +73,9 @@ def _bare(n: int, concurrency: int, target: Target, prepared) -> dict:
             if result.verdict != sub.expected:
                 wrong.append(sub.index)
 
-    forkserver.start()
+    life = capability(target, HasLifecycle)  # as the runner does (the fork server, where one is used)
+    if life:
+        life.start()
     try:
         threads = [threading.Thread(target=loop, args=(FIRST_BOX + i,)) for i in range(concurrency)]
         cpu0, t0 = _cpu_self(), time.monotonic()
@@ -83,7 +85,8 @@ def _bare(n: int, concurrency: int, target: Target, prepared) -> dict:
             t.join()
         wall, cpu = time.monotonic() - t0, _cpu_self() - cpu0
     finally:
-        forkserver.stop()
+        if life:
+            life.stop()
         target.recover()
         target.close()
     return {
