@@ -211,12 +211,13 @@ def test_a_listing_of_proc_open_in_a_pipeline_thread_is_noise() -> None:
     """The sampler lists /proc in its own thread: caught open by one snapshot and not the other, it is
     not a leak, nor (the same diff reversed: recover_and_compare's "gone") something recover took."""
     scans = [
-        {"pid": PIPELINE, "fd": 8, "target": "/proc"},
-        {"pid": PIPELINE, "fd": 9, "target": "/proc/7/task"},
+        {"pid": PIPELINE, "fd": 8 + i, "target": t}
+        for i, t in enumerate(("/proc", "/proc/7/task", "/proc/7/fd"))
     ]
-    leaks = run(with_(BASE, fds=scans))
-    assert leaks.fds == []
-    assert sum("a listing of /proc by one of the pipeline's threads" in n for n in leaks.noise) == 2
+    kept = {"pid": PIPELINE, "fd": 20, "target": "/proc/7/environ"}  # a file of a process, not a listing
+    leaks = run(with_(BASE, fds=[*scans, kept]))
+    assert leaks.fds == [f"fd 20 -> /proc/7/environ (pid {PIPELINE})"]
+    assert sum("a listing of /proc by one of the pipeline's threads" in n for n in leaks.noise) == 3
     other = with_(BASE, processes=[proc(700)], fd_pids=[700])
     foreign = with_(other, fds=[{"pid": 700, "fd": 8, "target": "/proc"}])
     assert run(foreign, other).fds == ["fd 8 -> /proc (pid 700)"]  # a sandbox's process: still a leak
