@@ -11,7 +11,6 @@ statx or that attribute is missing (old kernel or libc), mountinfo is read as be
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import struct
@@ -54,8 +53,7 @@ _ATTRIBUTES_MASK = struct.Struct("=56xQ")  # stx_attributes_mask at offset 56
 
 def _load_statx():
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.statx
+        fn = syscalls.libc.statx
     except (OSError, AttributeError):
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]

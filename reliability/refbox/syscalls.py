@@ -7,14 +7,15 @@ Every wrapper raises OSError with the real errno, so callers can tell EBUSY from
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-# Loaded once at import, in the pipeline process: a forked supervisor only calls into it.
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+# The C library this interpreter already has loaded (dlopen(NULL)), at import, in the pipeline process:
+# a forked supervisor only calls into it. ctypes.util.find_library would run `ldconfig -p` each time,
+# twice per `reliability box` command.
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -30,21 +31,21 @@ def _check(ret: int, what: str) -> None:
 
 
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
-    ret = _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None)
+    ret = libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None)
     _check(ret, f"mount {fstype} on {target}")
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(target.encode(), flags), f"umount {target}")
+    _check(libc.umount2(target.encode(), flags), f"umount {target}")
 
 
 def prctl(option: int, arg2: int = 0) -> None:
-    _check(_libc.prctl(option, arg2, 0, 0, 0), f"prctl {option}")
+    _check(libc.prctl(option, arg2, 0, 0, 0), f"prctl {option}")
 
 
 # -- isolation (used by refbox/isolation.py in the program's setup, after fork) --------------------
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.syscall.restype = ctypes.c_long
+libc.unshare.argtypes = [ctypes.c_int]
+libc.syscall.restype = ctypes.c_long
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -68,13 +69,13 @@ _NR = _SYSCALL_NUMBERS.get(os.uname().machine, {})
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), f"unshare {flags:#x}")
+    _check(libc.unshare(flags), f"unshare {flags:#x}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
     if "pivot_root" not in _NR:
         raise OSError(38, f"pivot_root: unknown system call number on {os.uname().machine}")
-    ret = _libc.syscall(_NR["pivot_root"], new_root.encode(), put_old.encode())
+    ret = libc.syscall(_NR["pivot_root"], new_root.encode(), put_old.encode())
     _check(int(ret), f"pivot_root {new_root}")
 
 
@@ -84,8 +85,8 @@ def capset_zero() -> None:
         raise OSError(38, f"capset: unknown system call number on {os.uname().machine}")
     header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}, all zero
-    _check(int(_libc.syscall(_NR["capset"], header, data)), "capset")
+    _check(int(libc.syscall(_NR["capset"], header, data)), "capset")
 
 
 def prctl5(option: int, arg2: int = 0, arg3: int = 0) -> None:
-    _check(_libc.prctl(option, arg2, arg3, 0, 0), f"prctl {option}")
+    _check(libc.prctl(option, arg2, arg3, 0, 0), f"prctl {option}")
