@@ -48,7 +48,8 @@ class Refbox:
         c_init: bool = True,
     ):
         """lock_wait_s: how long init/run/cleanup wait for a box another process holds (0: fail at once).
-        c_init: the jail's init in C where it can be built (refbox/boxinit_build.py), else the Python one."""
+        c_init: the supervisor and init in C where they can be built (refbox/boxinit_build.py), else the
+        Python ones."""
         self.box_root = os.path.abspath(box_root)
         self.cgroup_name = cgroup_name.strip("/")
         self.quota_mb = quota_mb
@@ -317,7 +318,7 @@ class Refbox:
                 self.isolate,
                 keep_orphans=defects.keeps_orphans(),
                 seccomp=not defects.allows_namespaces(),
-                boxinit=boxinit_build.path() if self.isolate and self.c_init else None,
+                boxinit=self.c_supervisor(),
             )
 
             def started(pid: int) -> None:
@@ -334,6 +335,10 @@ class Refbox:
         finally:
             for fd in fds:
                 self.close_in_box(box, fd)
+
+    def c_supervisor(self) -> str | None:
+        """The C supervisor's binary, if runs use it: isolated, C asked for, and it builds here."""
+        return boxinit_build.path() if self.isolate and self.c_init else None
 
     def _copy_into_box(self, box: int, box_fd: int, src: str, name: str, uid: int) -> None:
         # One path component only, opened relative to the box with O_NOFOLLOW: a symlink a previous

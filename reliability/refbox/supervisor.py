@@ -96,22 +96,8 @@ def run_supervised(
     """
     read_end, write_end = os.pipe()
     in_c = plan.isolate and plan.boxinit is not None
-    server, reply = None if in_c else forkserver.current(), None
     try:
-        if in_c:  # the C supervisor (boxinit.py), spawned: no copy of this process
-            jail = isolation.jail_for(plan.argv[0])
-            argv = boxinit.command(plan.boxinit, plan, jail, cgroups, phases, os.getpid())
-            pid = boxinit.spawn(argv, (write_end, plan.stdout_fd, plan.stderr_fd))
-        if server is not None:
-            try:
-                pid, reply = server.spawn(cgroups, plan, write_end, phases)
-            except forkserver.ForkServerGone:
-                server = None
-        if server is None and not in_c:
-            caller = os.getpid()
-            pid = os.fork()
-            if pid == 0:
-                _supervisor_main(cgroups, plan, write_end, phases, caller)  # never returns
+        pid, reply = (_start_c if in_c else _start_python)(cgroups, plan, write_end, phases)
     except BaseException:
         os.close(read_end)
         raise
@@ -150,34 +136,63 @@ def run_supervised(
     return Result(verdict="IE", message=cause, raw={"supervisor_pid": pid})
 
 
+def _start_c(
+    cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None
+) -> tuple[int, None]:
+    """The C supervisor (boxinit.py), spawned: no copy of this process."""
+    argv = boxinit.command(plan.boxinit, plan, isolation.jail_for(plan.argv[0]), cgroups, phases, os.getpid())
+    return boxinit.spawn(argv, (answer_fd, plan.stdout_fd, plan.stderr_fd)), None
+
+
+def _start_python(
+    cgroups: Cgroups, plan: RunPlan, answer_fd: int, phases: PhaseRecorder | None
+) -> tuple[int, object]:
+    """The Python supervisor: from the fork server where one runs (its reply gives the wait status),
+    else forked from this process."""
+    server = forkserver.current()
+    if server is not None:
+        try:
+            return server.spawn(cgroups, plan, answer_fd, phases)
+        except forkserver.ForkServerGone:
+            pass
+    caller = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        _supervisor_main(cgroups, plan, answer_fd, phases, caller)  # never returns
+    return pid, None
+
+
 def _from_c_facts(cgroups: Cgroups, plan: RunPlan, facts: dict, pid: int) -> dict:
     """The Result document of a run the C supervisor reported (boxsup.c's facts)."""
-    limits = plan.limits
     kind, _, value = facts["tle"].partition(" ")
-    tle = None
-    if kind == "cpu":
-        tle = f"cpu time limit exceeded ({float(value):.3f} s used, limit {limits.cpu_s:g} s)"
-    elif kind == "wall":
-        tle = f"wall time limit exceeded ({float(value):.3f} s, limit {limits.wall_s:g} s)"
+    tle = _tle_message(kind, float(value), plan.limits) if kind else None
     setup_error = ""
     if facts["setup_error"]:
         setup_error = f"program setup failed: {facts['setup_error']}"
     elif facts["watch_error"]:
         setup_error = f"watching the run failed: {facts['watch_error']}"
     peak = int(facts["peak"])
-    return result_from(
-        cgroups,
-        plan,
-        Ending(int(facts["status"]), int(facts["maxrss"]), peak if peak >= 0 else None),
-        tle,
-        float(facts["wall"]),
-        int(facts["killed"]),
-        setup_error,
-        int(facts["cpu_ns"]),
-        int(facts["oom"]),
-        pid,
-        facts["remove_error"],
+    measured = Measured(
+        wait_status=int(facts["status"]),
+        maxrss_kb=int(facts["maxrss"]),
+        peak_bytes=peak if peak >= 0 else None,
+        cpu_ns=int(facts["cpu_ns"]),
+        oom_kills=int(facts["oom"]),
+        wall_s=float(facts["wall"]),
+        tle=tle,
+        setup_error=setup_error,
+        killed=int(facts["killed"]),
+        supervisor_pid=pid,
+        remove_error=facts["remove_error"],
     )
+    return result_from(cgroups, plan, measured)
+
+
+def _tle_message(kind: str, used: float, limits: Limits) -> str:
+    """The TLE message for the "cpu" or "wall" limit, whichever supervisor saw it reached."""
+    if kind == "cpu":
+        return f"cpu time limit exceeded ({used:.3f} s used, limit {limits.cpu_s:g} s)"
+    return f"wall time limit exceeded ({used:.3f} s, limit {limits.wall_s:g} s)"
 
 
 def _read_answer(fd: int, timeout: float) -> tuple[bytes, bool]:
@@ -335,9 +350,9 @@ def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float, caller: in
             cpu = cgroups.cpu_usage_ns(plan.cgroup) / 1e9
             wall = time.monotonic() - start
             if cpu >= limits.cpu_s:
-                return f"cpu time limit exceeded ({cpu:.3f} s used, limit {limits.cpu_s:g} s)"
+                return _tle_message("cpu", cpu, limits)
             if wall >= limits.wall_s:
-                return f"wall time limit exceeded ({wall:.3f} s, limit {limits.wall_s:g} s)"
+                return _tle_message("wall", wall, limits)
             timeout = max(MIN_CHECK_S, min(limits.wall_s - wall, (limits.cpu_s - cpu) / ncpus))
             if plan.keep_orphans:
                 timeout = min(timeout, 0.05)  # notice the caller's death soon (see above)
@@ -348,12 +363,20 @@ def _watch(cgroups: Cgroups, plan: RunPlan, child: int, start: float, caller: in
 
 
 @dataclass(frozen=True)
-class Ending:
-    """How the program ended, as its supervisor saw it."""
+class Measured:
+    """What a supervisor saw of a run, before any judgement (result_from judges it)."""
 
-    wait_status: int
+    wait_status: int  # the program's, as its init saw it
     maxrss_kb: int
     peak_bytes: int | None  # the cgroup's record; None where the kernel keeps none
+    cpu_ns: int
+    oom_kills: int
+    wall_s: float
+    tle: str | None  # the limit the watch saw reached
+    setup_error: str  # the program never ran, or the watch failed: IE
+    killed: int  # processes the end-of-run kill found
+    supervisor_pid: int
+    remove_error: str  # the run cgroup could not be removed
 
 
 def _collect(
@@ -365,66 +388,62 @@ def _collect(
     killed: list[int],
     setup_error: str,
 ) -> dict:
-    rusage = reaper.rusage
-    ending = Ending(
-        reaper.status or 0, rusage.ru_maxrss if rusage else 0, cgroups.peak_memory_bytes(plan.cgroup)
-    )
+    peak = cgroups.peak_memory_bytes(plan.cgroup)
     cpu_ns, oom = cgroups.cpu_usage_ns(plan.cgroup), cgroups.oom_kills(plan.cgroup)
     remove_error = ""
     try:
         cgroups.remove(plan.cgroup)
     except Exception as e:  # the verdict stands; cleanup() will meet the leftover and report it
         remove_error = str(e)
-    return result_from(
-        cgroups, plan, ending, tle, wall_s, len(killed), setup_error, cpu_ns, oom, os.getpid(), remove_error
+    maxrss = reaper.rusage.ru_maxrss if reaper.rusage else 0
+    measured = Measured(
+        reaper.status or 0,
+        maxrss,
+        peak,
+        cpu_ns,
+        oom,
+        wall_s,
+        tle,
+        setup_error,
+        len(killed),
+        os.getpid(),
+        remove_error,
     )
+    return result_from(cgroups, plan, measured)
 
 
-def result_from(
-    cgroups: Cgroups,
-    plan: RunPlan,
-    ending: Ending,
-    tle: str | None,
-    wall_s: float,
-    killed: int,
-    setup_error: str,
-    cpu_ns: int,
-    oom: int,
-    supervisor_pid: int,
-    remove_error: str,
-) -> dict:
+def result_from(cgroups: Cgroups, plan: RunPlan, m: Measured) -> dict:
     """The Result document of a run, from what either supervisor measured: the verdict is decided here,
     the same for both. The program's output is read from its files (the caller's fds)."""
-    limits = plan.limits
-    peak_kb = ending.peak_bytes // 1024 if ending.peak_bytes is not None else ending.maxrss_kb
-    status = ending.wait_status
+    limits, tle, cpu_ns, wall_s, status = plan.limits, m.tle, m.cpu_ns, m.wall_s, m.wait_status
+    peak_kb = m.peak_bytes // 1024 if m.peak_bytes is not None else m.maxrss_kb
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     output_bytes = max(os.fstat(plan.stdout_fd).st_size, os.fstat(plan.stderr_fd).st_size)
     stdout = os.pread(plan.stdout_fd, STDOUT_KEEP, 0).decode(errors="replace")
     # A program may finish between two checks already over a limit: the final figures decide.
     if not tle and cpu_ns / 1e9 > limits.cpu_s:
-        tle = f"cpu time limit exceeded ({cpu_ns / 1e9:.3f} s used, limit {limits.cpu_s:g} s)"
+        tle = _tle_message("cpu", cpu_ns / 1e9, limits)
     if not tle and wall_s > limits.wall_s:
-        tle = f"wall time limit exceeded ({wall_s:.3f} s, limit {limits.wall_s:g} s)"
+        tle = _tle_message("wall", wall_s, limits)
     if not tle and sig in (signal.SIGXCPU, signal.SIGKILL) and cpu_ns / 1e9 >= limits.cpu_s:
         tle = "cpu time limit exceeded (RLIMIT_CPU backstop)"
-    if setup_error:
-        verdict, message = "IE", setup_error
+    if m.setup_error:
+        verdict, message = "IE", m.setup_error
     else:
-        verdict, message = decide(tle, oom, exit_code, sig, output_bytes, limits.output_kb * 1024)
-    if remove_error:
-        message = f"{message}; run cgroup not removed: {remove_error}".lstrip("; ")
+        verdict, message = decide(tle, m.oom_kills, exit_code, sig, output_bytes, limits.output_kb * 1024)
+    if m.remove_error:
+        message = f"{message}; run cgroup not removed: {m.remove_error}".lstrip("; ")
     raw = {
         "cgroup_version": cgroups.version,
         "cpu_ns": cpu_ns,
-        "oom_kill": oom,
-        "maxrss_kb": ending.maxrss_kb,
+        "oom_kill": m.oom_kills,
+        "maxrss_kb": m.maxrss_kb,
         "output_bytes": output_bytes,
         "wait_status": status,
-        "processes_killed": killed,
-        "supervisor_pid": supervisor_pid,
-        "run_cgroup_removed": not remove_error,
+        "processes_killed": m.killed,
+        "supervisor_pid": m.supervisor_pid,
+        "run_cgroup_removed": not m.remove_error,
     }
     return Result(
         verdict=verdict,

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 
-from reliability.refbox import boxinit_build, forkserver, locks
+from reliability.refbox import forkserver, locks
 from reliability.refbox.audit import audit_path
 from reliability.refbox.box import (
     DEFAULT_BOX_ROOT,
@@ -138,7 +138,7 @@ class BuiltinTarget(Target):
         forked from a lean server started now, before the worker threads: a fork of the pipeline,
         threads and heap, cost 4-6 ms of its CPU per run (measured). The C supervisor is spawned
         (a vfork), so it needs none."""
-        if self.refbox.isolate and self.refbox.c_init and boxinit_build.path():
+        if self.refbox.c_supervisor():
             return
         forkserver.start()
 
