@@ -295,11 +295,13 @@ def _stop_on_signals(runner: Runner):
     def handler(signum, frame):
         if runner.stopping:
             raise KeyboardInterrupt
+        # Stopping before saying so: a second signal that comes while this one prints runs this handler
+        # again, nested, and must find the run stopping, or the operator's second Ctrl-C is lost.
+        runner.stop()
         print(
             f"\n{signal.Signals(signum).name}: stopping after the runs in flight (again to abort)",
             file=sys.stderr,
         )
-        runner.stop()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

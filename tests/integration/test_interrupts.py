@@ -115,7 +115,10 @@ def hold_supervisors(run_id: str, pipeline: int) -> list[int]:
     for _ in range(100):  # a hang guard, not a timing assertion
         held = []
         for pid in supervisors(run_id, pipeline):
-            os.kill(pid, signal.SIGSTOP)
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:  # it ended, and was reaped, since it was listed
+                continue
             if _state(pid) == "T":
                 held.append(pid)
         if held:
