@@ -1,5 +1,5 @@
 """The pipeline's own state over time, sampled into the history: queue depth, in-flight runs, fds, RSS,
-and the host's process and mount counts.
+the host's process and mount counts, and its busy CPU time beside the run's own.
 
 The concurrency checks read these samples (queue bounded, fds and memory bounded, 100+ in flight), so a
 run's contention is judged from its history alone, like every other check. The host counts cost a
@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from reliability.history import Journal
+from reliability.probes import host_cpu
 from reliability.probes.host import count_mounts, count_processes
 from reliability.probes.own import own_fds, own_rss_kb
 from reliability.runner import Runner
@@ -46,6 +47,7 @@ class Sampler:
             rss_kb=own_rss_kb(),
             host_processes=count_processes(),
             host_mounts=count_mounts(),
+            cpu=host_cpu.cpu_now(),  # what other work took of the host between samples (degradation)
         )
 
     def _loop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 
+from reliability.checks import other_work
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.checks.overlap import overlapping
 from reliability.history import History
@@ -18,9 +19,6 @@ EXCLUSIVE = "no box runs two executions at once"
 QUEUE = "queue depth bounded"
 IN_FLIGHT = "concurrency held"
 RATE = "submission rate reached"
-# Above this share of the host's CPU taken by other work, a rate below the target is the host's, not
-# the sandbox's: skipped with that reason. A rate at or above the target passes whatever the host did.
-OTHER_WORK_MAX = 0.25
 FDS = "pipeline fds bounded"
 RSS = "pipeline memory bounded"
 
@@ -94,14 +92,6 @@ def _in_flight(history: History, samples: list[dict]) -> CheckResult:
     return passed(IN_FLIGHT, f"up to {most} executions in flight (wanted {wanted})")
 
 
-def _other_work(history: History) -> float:
-    """The share of the host's CPU capacity that work outside this run took (0 when not recorded)."""
-    cpu = (history.stage_end or {}).get("cpu")
-    if not cpu or cpu["capacity_s"] <= 0:
-        return 0.0
-    return max(0.0, cpu["host_busy_s"] - cpu["run_s"]) / cpu["capacity_s"]
-
-
 def _cpu_evidence(history: History) -> list[str]:
     """Where the host's CPU went during the run: the run's own cost per execution bounds its rate."""
     cpu, done = (history.stage_end or {}).get("cpu"), len(history.results)
@@ -122,8 +112,8 @@ def _rate(history: History) -> CheckResult:
         return skipped(RATE, f"{len(results)} result(s): a rate needs at least two")
     span = max(r["ended"] for r in results) - min(r["started"] for r in results)
     rate = 60.0 * len(results) / span if span > 0 else float("inf")
-    other = _other_work(history)
-    if rate < target and other > OTHER_WORK_MAX:
+    other = other_work.whole_run(history)
+    if rate < target and other > other_work.OTHER_WORK_MAX:
         return skipped(
             RATE,
             f"{rate:.0f} executions a minute, below the target {target:.0f}, but other work on the host took "

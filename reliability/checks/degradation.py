@@ -10,6 +10,10 @@ is above 1 + threshold AND a seeded bootstrap confidence interval of that ratio 
 The interval's level is corrected for the number of groups compared (Bonferroni: 1 - 5%/k), so that a
 run comparing eight groups does not fail one time in eight on noise alone (seen on a fresh, idle VM
 before the correction). Medians ignore a single outlier by construction.
+A slowdown is not the sandbox's when other work on the host grew, between the two windows, by more
+than the threshold's share of its CPU (seen: a stress run beside other work that took half the host):
+if every slow group is so explained, the check is skipped with that reason; a slow group that is not
+fails it as before.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reliability.checks import other_work
 from reliability.checks.base import CheckResult, failed, passed, skipped
 from reliability.history import History
 
@@ -119,12 +124,26 @@ def threshold_for(history: History) -> float:
 def judge(history: History, threshold: float) -> CheckResult:
     groups, too_few = compare(history, threshold)
     lines = [g.line() for g in groups]
-    slow = [g.line() for g in groups if g.ratio.slower]
+    slow, explained, rest = [], [], []  # evidence: the slow groups first, then those the host explains
+    for g in groups:
+        grew = _host_grew(history, g, threshold) if g.ratio.slower else None
+        if grew:
+            explained.append(f"{g.line()}; {grew}")
+        else:
+            (slow if g.ratio.slower else rest).append(g.line())
     if slow:
         return failed(
             NAME,
             f"{len(slow)} group(s) slowed down by more than {threshold:.0%}, significantly",
-            slow + [line for line in lines if line not in slow],  # the slow groups first, each once
+            slow + explained + rest,
+        )
+    if explained:
+        return skipped(
+            NAME,
+            f"{len(explained)} group(s) slowed down by more than {threshold:.0%}, but other work on the host"
+            " grew by more than that share of its CPU between their early and late windows: the host"
+            " slowed, not provably the sandbox",
+            explained + rest,
         )
     if not lines:
         reason = "; ".join(too_few) if too_few else "no results outside TLE"
@@ -133,6 +152,15 @@ def judge(history: History, threshold: float) -> CheckResult:
     return passed(
         NAME, f"{len(lines)} group(s) within {threshold:.0%} or not significant{note}", lines + too_few
     )
+
+
+def _host_grew(history: History, group: Group, threshold: float) -> str | None:
+    """How other work on the host grew from the group's early window to its late one, when it grew by
+    more than `threshold` of the host's CPU (a slowdown that size can be the host's); else None."""
+    early, late = other_work.between(history, *group.early_s), other_work.between(history, *group.late_s)
+    if early is None or late is None or late - early <= threshold:
+        return None
+    return f"other work took {early:.0%} of the host's CPU in the early window, {late:.0%} in the late one"
 
 
 @dataclass(frozen=True)

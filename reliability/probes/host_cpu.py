@@ -16,13 +16,14 @@ IDLE_FIELDS = (3, 4)  # idle and iowait, of: user nice system idle iowait irq so
 
 
 def cpu_now() -> dict:
-    """{"host_busy_s", "run_s"}: seconds of CPU the host has spent busy since boot, and this process
-    with its reaped descendants since it started."""
+    """{"host_busy_s", "run_s", "cpus"}: seconds of CPU the host has spent busy since boot, this process
+    with its reaped descendants since it started, and the host's CPUs."""
     with open("/proc/stat") as f:
         fields = [int(v) for v in f.readline().split()[1:9]]
     busy = sum(v for i, v in enumerate(fields) if i not in IDLE_FIELDS) / TICKS
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"host_busy_s": busy, "run_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime}
+    run = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return {"host_busy_s": round(busy, 3), "run_s": round(run, 3), "cpus": os.cpu_count() or 1}
 
 
 def spent(start: dict, end: dict, wall_s: float) -> dict:
