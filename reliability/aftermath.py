@@ -42,7 +42,7 @@ def left_behind(before: dict, owned: Owned, orphans: Sequence[dict] = ()) -> dic
     leaks = probes.diff(before, snapshot(owned), owned, os.getpid())
     out = {k: v for k, v in leaks.to_dict().items() if v and k != "noise"}
     _add_orphans(out, orphans)
-    return {"leaks": out, "state_files": state_files.problems(owned.state_files)}
+    return {"leaks": out, "state_files": state_files.problems(owned)}
 
 
 def alive_orphans(orphans: Sequence[dict]) -> list[str]:
@@ -98,7 +98,7 @@ def clean_box_cleanup(journal: Journal, target: Target, box: int) -> dict:
     left = {k: v for k, v in new.items() if v and k != "noise"}
     evidence = {"box": box, "present_before": before["box_paths"], "cleanup": outcome.to_dict(), "left": left}
     evidence.update(contents=contents(left), gone={k: v for k, v in gone.items() if v and k != "noise"})
-    evidence["state_files"] = state_files.problems(owned.state_files)
+    evidence["state_files"] = state_files.problems(owned)
     try:
         evidence.update(recover=target.recover(box), recover_error="")
     except TargetError as e:  # the failure is a fact of the probe, not the pipeline's
@@ -127,7 +127,7 @@ def recover_and_compare(
         "new": still_new,
         "gone": {k: v for k, v in gone.to_dict().items() if v and k != "noise"},
         "contents": contents(still_new),
-        "state_files": state_files.problems(owned.state_files),
+        "state_files": state_files.problems(owned),
     }
 
 

@@ -70,6 +70,9 @@ class Owned:
     # directories whose entries are the target's temp dirs
     temp_roots: list[str] = field(default_factory=list)
     state_files: list[str] = field(default_factory=list)  # glob patterns
+    # How the files of a state_files glob must read: {glob: {"schema": name under schemas/, "format":
+    # "json" | "json_line" | "jsonl"}} (probes/state_files.py; a glob without one is judged by name).
+    file_rules: dict[str, dict] = field(default_factory=dict)
     mount_roots: list[str] = field(default_factory=list)  # where its mounts live besides box and temp roots
     # Globs of this run's boxes' own paths (box directories, box cgroups): a new one is the target's
     # leak wherever it is, even where no root is claimed (isolate 1.x's box cgroups sit next to
@@ -90,6 +93,7 @@ class Owned:
             uid_range=tuple(uid) if uid else None,
             temp_roots=list(d.get("temp_roots", [])),
             state_files=list(d.get("state_files", [])),
+            file_rules=dict(d.get("file_rules", {})),
             mount_roots=list(d.get("mount_roots", [])),
             box_paths=list(d.get("box_paths", [])),
         )

@@ -118,7 +118,7 @@ def around(ctx: StageContext, sub: Submission) -> Iterator[Target | None]:
     error = None
     with recorded(journal, "corrupt_state", f"box {box}: {path}: {corrupt_state.HOW[case]}"):
         written = corrupt_state.write(path, data)
-        seen = state_files.problems([path]) if data is not None else [f"{path}: missing"]
+        seen = state_files.problems(owned, [path]) if data is not None else [f"{path}: missing"]
         try:
             yield recording
         except Exception as e:  # the target crashed the pipeline's execution: evidence, then re-raised
@@ -139,7 +139,7 @@ def around(ctx: StageContext, sub: Submission) -> Iterator[Target | None]:
         file_after={
             **corrupt_state.describe(after),
             "untouched": after == data,
-            "problems": state_files.problems([path]),
+            "problems": state_files.problems(owned, [path]),
         },
         kept_at=corrupt_state.kept_copies(root, files_before, data),
         state_root=root,

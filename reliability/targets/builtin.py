@@ -53,16 +53,19 @@ class BuiltinTarget(Target):
 
     def owned(self, boxes: list[int] | None = None) -> Owned:
         low, high = (min(boxes), max(boxes)) if boxes else (0, MAX_BOXES - 1)
+        state = self.refbox.state_dir
+        rules = {
+            f"{state}/*/state.json": {"schema": "box-state", "format": "json"},
+            f"{state}/*/lock": {"schema": "box-lock", "format": "json_line"},
+            f"{state}/audit.jsonl": {"schema": "audit-record", "format": "jsonl"},
+        }
         return Owned(
             box_root=self.refbox.box_root,
             cgroup_roots=self.refbox.cgroup_roots(),
             uid_range=(FIRST_UID + low, FIRST_UID + high),
             temp_roots=[self.refbox.box_root],
-            state_files=[
-                f"{self.refbox.state_dir}/*/state.json",
-                f"{self.refbox.state_dir}/*/lock",
-                f"{self.refbox.state_dir}/audit.jsonl",
-            ],
+            state_files=list(rules),
+            file_rules=rules,
         )
 
     def state_file(self, box: int) -> str | None:

@@ -13,7 +13,6 @@ sandbox's CLI keeps its pid), and while it runs the init or cleanup command, tha
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import json
 import os
@@ -270,8 +269,11 @@ class CommandTarget(Target):
         uid_range = tuple(owns["uid_range"]) if "uid_range" in owns else None
         if boxes and "uid_base" in owns:  # per-box uids: this run's boxes only
             uid_range = (owns["uid_base"] + min(boxes), owns["uid_base"] + max(boxes))
-        files = [f["glob"] for f in self._owned_files("state_files") + self._owned_files("lock_files")]
         every_box = self.desc.values(box="*")  # a per-box file ({box}) is globbed over every box
+        rules = {
+            render(f["glob"], every_box): {"schema": f.get("schema"), "format": f.get("format")}
+            for f in self._owned_files("state_files") + self._owned_files("lock_files")
+        }
         box_paths = [
             render(t, self.desc.values(box=b))
             for b in boxes or []
@@ -283,7 +285,8 @@ class CommandTarget(Target):
             cgroup_roots=[p for t in owns.get("cgroup_roots", []) for p in expand_dirs(render(t, vals))],
             uid_range=uid_range,
             temp_roots=[render(t, vals) for t in owns.get("temp_roots", [])],
-            state_files=[render(t, every_box) for t in files],
+            state_files=list(rules),
+            file_rules=rules,
         )
 
     def _owned_files(self, key: str) -> list[dict]:
@@ -303,13 +306,6 @@ class CommandTarget(Target):
     def state_file(self, box: int) -> str | None:
         """Box `box`'s state file (owns/state_files with {box}), for the state stage."""
         return self._per_box("state_files", box)
-
-    def schema_of(self, path: str) -> str | None:
-        """The schema (schemas/<name>.schema.json) the owned state or lock file at `path` must follow."""
-        for entry in self._owned_files("state_files") + self._owned_files("lock_files"):
-            if fnmatch.fnmatchcase(path, render(entry["glob"], self.desc.values(box="*"))):
-                return entry.get("schema")
-        return None
 
     def init(self, box: int) -> None:
         c = self._call(box, "init", self._argv("init", self._box_values(box)), self.timeout_s)

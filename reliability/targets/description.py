@@ -142,6 +142,11 @@ def _consistency_problems(doc: dict) -> list[str]:
         out.append("commands/run: files/option is used, so run needs an element '{files}'")
     if doc["result"]["format"] == "isolate_meta" and not any("{meta}" in a for a in run):
         out.append("commands/run: result/format isolate_meta needs {meta} in the run command")
+    for key in ("state_files", "lock_files"):
+        for i, entry in enumerate(doc.get("owns", {}).get(key, [])):
+            name = entry.get("schema")
+            if name and not (schemas.SCHEMA_DIR / f"{name}.schema.json").is_file():
+                out.append(f"owns/{key}/{i}/schema: no schema {name} (schemas/{name}.schema.json)")
     return out
 
 

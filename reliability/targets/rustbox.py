@@ -1,7 +1,7 @@
 """rustbox as a target: its judge CLI of early 2026 (JSON result, box locks, instances.json).
 
 Box N's lock is <lock_root>/box-N.lock (profile owns/lock_files, `{box}`), one JSON line following
-schemas/rustbox/lock.schema.json: CommandTarget.lock_file(box) and schema_of(path) give both.
+schemas/rustbox/lock.schema.json: CommandTarget.lock_file(box) and owned().file_rules give both.
 """
 
 from __future__ import annotations

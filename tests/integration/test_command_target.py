@@ -268,17 +268,17 @@ def test_a_phase_observed_too_late_is_skipped_never_passed():
 
 def test_per_box_lock_and_state_files_render_with_the_box(tmp_path):
     """owns/lock_files and owns/state_files may name one file per box with {box}: lock_file(box) and
-    state_file(box) render the first such entry, schema_of(path) finds its schema, and the probes get
-    the entry as a glob over every box. The rustbox profile declares its lock that way."""
+    state_file(box) render the first such entry, and the probes get the entry as a glob over every box
+    with its rule (schema, format). The rustbox profile declares its lock that way."""
     rustbox = CommandTarget(
         description_for(PROFILE_DIR / "rustbox.yml", {"lock_root": "/var/run/rustbox/locks"})
     )
     assert rustbox.lock_file(7) == "/var/run/rustbox/locks/box-7.lock"
-    assert rustbox.schema_of("/var/run/rustbox/locks/box-7.lock") == "rustbox/lock"
     assert rustbox.state_file(7) is None  # instances.json is one file for all boxes
-    assert rustbox.schema_of("/var/lib/rustbox/instances.json") == "rustbox/instances"
-    assert rustbox.schema_of("/var/lib/rustbox/other.json") is None
-    assert "/var/run/rustbox/locks/box-*.lock" in rustbox.owned().state_files
+    rules = rustbox.owned().file_rules
+    assert rules["/var/run/rustbox/locks/box-*.lock"] == {"schema": "rustbox/lock", "format": "json_line"}
+    assert rules["/var/lib/rustbox/instances.json"] == {"schema": "rustbox/instances", "format": "json"}
+    assert rustbox.owned().state_files == list(rules)
 
     doc = target_doc(tmp_path, f"cmdtarget-{PID}")
     doc["owns"]["state_files"] = [
@@ -292,8 +292,11 @@ def test_per_box_lock_and_state_files_render_with_the_box(tmp_path):
     root = str(tmp_path / "boxes")
     assert target.state_file(12) == f"{root}/.state/12/state.json"
     assert target.lock_file(12) == f"{root}/.state/12/lock"
-    assert target.schema_of(f"{root}/.state/12/state.json") == "box-state"
-    assert target.schema_of(f"{root}/.state/12/lock") is None  # the entry names no schema
+    assert target.owned().file_rules == {
+        f"{root}/all.json": {"schema": None, "format": None},
+        f"{root}/.state/*/state.json": {"schema": "box-state", "format": "json"},
+        f"{root}/.state/*/lock": {"schema": None, "format": None},  # the entry names neither
+    }
     assert target.owned().state_files == [
         f"{root}/all.json",
         f"{root}/.state/*/state.json",
@@ -302,6 +305,9 @@ def test_per_box_lock_and_state_files_render_with_the_box(tmp_path):
 
     doc["owns"]["lock_files"] = [{"glob": "{root}/{cpu_s}.lock"}]  # a run placeholder: still refused
     with pytest.raises(UsageError, match=r"owns/lock_files/0: unknown placeholder \{cpu_s\}"):
+        describe(doc, "bad.yml")
+    doc["owns"]["lock_files"] = [{"glob": "{root}/{box}.lock", "schema": "rustbox/lokc"}]  # a typo
+    with pytest.raises(UsageError, match=r"owns/lock_files/0/schema: no schema rustbox/lokc"):
         describe(doc, "bad.yml")
 
 

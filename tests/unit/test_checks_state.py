@@ -240,7 +240,11 @@ def test_every_damage_is_one_the_read_only_probe_sees(tmp_path, case):
     path = tmp_path / "7" / "state.json"
     path.parent.mkdir()
     path.write_bytes(REFBOX_DOC)
-    assert state_files.problems([str(path)]) == []
+    pattern = f"{tmp_path}/*/state.json"  # as the builtin target declares its state files
+    owned = Owned(
+        str(tmp_path), state_files=[pattern], file_rules={pattern: {"schema": "box-state", "format": "json"}}
+    )
+    assert state_files.problems(owned, [str(path)]) == []
     data, cannot = corrupt_state.damage(case, REFBOX_DOC)
     assert cannot == ""
     written = corrupt_state.write(str(path), data)
@@ -248,7 +252,7 @@ def test_every_damage_is_one_the_read_only_probe_sees(tmp_path, case):
         assert written["removed"] and not path.exists()
     else:
         assert path.read_bytes() == data and written["bytes"] == len(data)
-        [problem] = state_files.problems([str(path)])
+        [problem] = state_files.problems(owned, [str(path)])
         assert problem.startswith(str(path))
     if case in ("wrong_enum", "missing_key"):
         json.loads(data)  # still JSON: only the schema says it is bad
