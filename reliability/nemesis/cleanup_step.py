@@ -17,7 +17,7 @@ A fault from outside may find nothing to act on: a box that is a plain directory
 live in the program's own namespace, not on the host), or no box cgroup when the cleanup starts. The
 cleanup then runs unhindered and `FailStep.effect` records that the fault did not take effect and why
 (the checks skip that case with the reason); when it did, the facts that show it (the mount point and
-the holder's cwd, the occupied cgroups). A failpoint takes effect by the target's declared capability.
+the holder's cwd, the occupied cgroups). A failpoint is set through the target's Failpoints part.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import os
 from contextlib import ExitStack
 
 from reliability.nemesis import busy_mount, foreign_process
-from reliability.refbox import failpoints, mounts
+from reliability.refbox import mounts
 from reliability.targets.base import CleanupOutcome, Target
-from reliability.targets.capabilities import BoxCgroups, BoxDirectories, capability
+from reliability.targets.capabilities import BoxCgroups, BoxDirectories, Failpoints, capability
 from reliability.targets.delegate import Delegating
 
 STEPS = ("reap", "close fds", "unmount", "remove cgroup", "remove temp dirs")  # as the refbox names them
@@ -75,7 +75,7 @@ def how(step: str, target: Target | None = None) -> str:
 def cannot(target: Target, step: str) -> str:
     if step == "remove cgroup" and not frozen_foreign_unavailable(target):
         return ""
-    if step not in FROM_OUTSIDE and "failpoints" not in target.capabilities:
+    if step not in FROM_OUTSIDE and capability(target, Failpoints) is None:
         return f"target {target.name} has no failpoints and a {step} failure cannot be caused from outside"
     return ""
 
@@ -107,7 +107,7 @@ class FailStep(Delegating):
                 self.effect = self._occupied_cgroups(fault, box)
             else:
                 point = f"cleanup.{self.step.replace(' ', '_')}=error"
-                fault.enter_context(failpoints.added(point))
+                fault.enter_context(capability(self.inner, Failpoints).failing(point))
                 self.effect = effect(True, f"failpoint {point} set for the target's cleanup")
             self.outcome = self.inner.cleanup(box)
         return self.outcome

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from contextlib import AbstractContextManager
 
-from reliability.refbox import forkserver, locks
+from reliability.refbox import failpoints, forkserver, locks
 from reliability.refbox.audit import audit_path
 from reliability.refbox.box import (
     DEFAULT_BOX_ROOT,
@@ -117,6 +118,11 @@ class BuiltinTarget(Target):
 
     def box_dir(self, box: int) -> str:
         return self.refbox.box_dir(box)
+
+    def failing(self, point: str) -> AbstractContextManager[None]:
+        """Failpoint `point` for the calls in the block (Failpoints): the refbox reads REFBOX_FAILPOINTS
+        in this process, and its supervisors inherit it."""
+        return failpoints.added(point)
 
     @property
     def cgroup_version(self) -> int:

@@ -14,10 +14,12 @@ wrapped target keeps its capabilities.
     HasLifecycle    start/stop around a stage's runs (the built-in sandbox's fork server)
     Relocatable     the same sandbox (same cgroups) with its box root and state elsewhere
     LockRecords     how to read its own lock record (the corrupt-lock case says whether it is valid)
+    Failpoints      a named step of its own made to fail on request (the faults stage's cleanup steps)
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar, runtime_checkable
 
 from reliability.targets.base import Target
@@ -82,6 +84,12 @@ class LockRecords(Protocol):
     def lock_record(self, data: bytes) -> dict:
         """What a box's lock file holding `data` says, as {"holder": {...} or None}; ValueError if
         `data` is no valid record of the sandbox's own format."""
+
+
+@runtime_checkable
+class Failpoints(Protocol):
+    def failing(self, point: str) -> AbstractContextManager[None]:
+        """Failpoint `point` (e.g. "cleanup.reap=error") set for the target's calls made in the block."""
 
 
 P = TypeVar("P")

@@ -64,14 +64,14 @@ def handle(args: argparse.Namespace) -> int:
 
 def live_run(desc: Description, box: int) -> int:
     """Init box `box`, run one OK program, clean up; print each step; 0 only if all went right."""
-    from reliability.targets.command import CommandTarget
+    from reliability.targets.command import command_target
     from reliability.workload.prepare import prepare_programs
 
     prepared = prepare_programs([OK_PROGRAM])[OK_PROGRAM]
     if isinstance(prepared, str):
         print(f"live run: skipped: {OK_PROGRAM} cannot be built here: {prepared}")
         return 0
-    target = CommandTarget(desc)
+    target = command_target(desc)
     print(f"version: {target.version()}")
     try:
         target.init(box)

@@ -25,12 +25,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from reliability.kill import kill_each
 from reliability.probes.proc_stat import session_members
 from reliability.probes.run_delay import RunDelay
+from reliability.refbox import failpoints
 from reliability.targets import results
 from reliability.targets.base import CleanupOutcome, Limits, Owned, Result, Target, TargetError
 from reliability.targets.description import Description, render
@@ -542,3 +543,21 @@ def _head(path: str) -> str:
             return f.read(EVIDENCE_CHARS)
     except OSError:
         return ""
+
+
+class FailpointCommandTarget(CommandTarget):
+    """A described sandbox that declares "failpoints": its commands read REFBOX_FAILPOINTS, which they
+    inherit from the pipeline's environment (Failpoints). Only one that declares them has the part, so
+    the faults stage asks for it and never guesses."""
+
+    def failing(self, point: str) -> AbstractContextManager[None]:
+        return failpoints.added(point)
+
+
+def command_target(desc: Description) -> CommandTarget:
+    """The target a description makes, with failpoints only if it declares them."""
+    return (
+        FailpointCommandTarget(desc)
+        if "failpoints" in desc.doc.get("capabilities", [])
+        else CommandTarget(desc)
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reliability.errors import UsageError
-from reliability.targets.command import CommandTarget
+from reliability.targets.command import CommandTarget, command_target
 from reliability.targets.description import Description, describe, missing_programs, read
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -35,4 +35,4 @@ def load_described(name: str, options: dict[str, str] | None = None) -> CommandT
     else:
         desc = description_for(name, options)
     require_programs(desc)
-    return CommandTarget(desc)
+    return command_target(desc)

@@ -3,6 +3,7 @@ raised inside, as a Ctrl-C in the main thread would be)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import resource
@@ -182,24 +183,20 @@ def test_the_cgroup_removal_fault_is_real_on_v1_and_a_failpoint_with_the_reason_
 
     from reliability.nemesis import cleanup_step
 
-    def target(version: int) -> SimpleNamespace:  # the BoxCgroups capability on a host of `version`
+    def target(version: int, **parts) -> SimpleNamespace:  # BoxCgroups on a host of `version`
         return SimpleNamespace(
             cgroup_version=version,
             box_cgroup_dirs=lambda box: [f"/sys/fs/cgroup/memory/refbox/box-{box}"],
             name="builtin",
-            capabilities=frozenset({"failpoints"}),
+            **parts,
         )
 
-    v2 = cleanup_step.how("remove cgroup", target(2))
+    with_failpoints = {"failing": lambda point: contextlib.nullcontext()}  # the Failpoints part
+
+    v2 = cleanup_step.how("remove cgroup", target(2, **with_failpoints))
     assert v2.startswith("failpoint cleanup.remove_cgroup=error (cgroup v2:") and "cgroup.kill" in v2
     if not foreign_process.frozen_unavailable():
-        assert cleanup_step.how("remove cgroup", target(1)) == cleanup_step.FROZEN
-        assert (
-            cleanup_step.cannot(
-                SimpleNamespace(**{**vars(target(1)), "capabilities": frozenset()}), "remove cgroup"
-            )
-            == ""
-        )
-    assert cleanup_step.cannot(
-        SimpleNamespace(**{**vars(target(2)), "capabilities": frozenset()}), "remove cgroup"
-    )
+        assert cleanup_step.how("remove cgroup", target(1, **with_failpoints)) == cleanup_step.FROZEN
+        assert cleanup_step.cannot(target(1), "remove cgroup") == ""  # no failpoint needed on v1
+    assert cleanup_step.cannot(target(2, **with_failpoints), "remove cgroup") == ""
+    assert "has no failpoints" in cleanup_step.cannot(target(2), "remove cgroup")

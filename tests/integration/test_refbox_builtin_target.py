@@ -14,6 +14,7 @@ from reliability.errors import UsageError
 from reliability.targets import load as load_target
 from reliability.targets.base import Target, TargetError
 from reliability.targets.builtin import BuiltinTarget
+from reliability.targets.capabilities import Failpoints, capability
 from reliability.targets.delegate import Delegating
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts tmpfs, creates cgroups: needs root")
@@ -36,6 +37,7 @@ def target():
 def test_identity_and_what_it_owns(target):
     assert isinstance(target, Target) and target.name == "builtin"
     assert target.capabilities == frozenset({"locks", "state_files", "phases", "failpoints"})
+    assert capability(target, Failpoints) is target
     assert target.version() == f"refbox 0.1.0 (cgroup v{target.refbox.cgroups.version})"
     owned = target.owned()
     assert owned.box_root == target.refbox.box_root and owned.temp_roots == [owned.box_root]
