@@ -202,12 +202,17 @@ def corrupt(target: Target, box: int, prepared: Prepared) -> dict:
     current = audit_trail.read(path)
     for kind, data in corrupt_lock.corruptions(current, box).items():
         with corrupt_lock.corrupted(path, data):
+            # Read back before the race: damage the target undid at once (or a write that did not
+            # land) tested nothing, and the check must say so instead of judging the file after.
+            in_place = audit_trail.read(path) == data
             race = _race(target, box, prepared)
             after = corrupt_lock.after_facts(target, path, data)
-        one = {"kind": kind, "race": race, "lock_file_after": after}
+        one = {"kind": kind, "in_place": in_place, "race": race, "lock_file_after": after}
         if not any(c.get("ran") for c in race):  # both refused: is the box usable at all?
             one["probe"] = aftermath.probe(target, box)
         facts["kinds"].append(one)
+    if facts["kinds"] and not any(one["in_place"] for one in facts["kinds"]):
+        facts["skipped"] = f"no damage was still in {path} when its race began: the case did not take effect"
     facts["audit"] = audit_trail.since(audit_before)
     facts["recovery"] = aftermath.recover_and_compare(target, box, before, owned)
     return facts

@@ -135,6 +135,28 @@ def test_the_corrupt_lock_judge_fails_each_defect_from_the_facts(tmp_path, chang
     assert result.status == "failed" and text in result.message, result
 
 
+def test_damage_gone_before_the_race_is_not_judged_and_none_in_place_is_a_skip(tmp_path):
+    facts = corrupt_facts()
+    facts["kinds"][1].update(in_place=False)  # the target rewrote it at once: its state after says nothing
+    facts["kinds"][1]["lock_file_after"] = {**facts["kinds"][1]["lock_file_after"], "locked": True}
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+    assert result.status == "passed", result
+    assert any(e.startswith("truncated: ") and "no longer in the file" in e for e in result.evidence)
+    facts["kinds"][0].update(in_place=True)  # still in place: its state is judged
+    facts["kinds"][0]["lock_file_after"] = {**facts["kinds"][0]["lock_file_after"], "locked": True}
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+    assert result.status == "failed" and "garbage: /s/5/lock is still locked" in result.message
+    facts = corrupt_facts()
+    for kind in facts["kinds"]:
+        kind["in_place"] = False
+    facts["skipped"] = "no damage was still in /s/5/lock when its race began: the case did not take effect"
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+    assert result.status == "skipped" and result.message == facts["skipped"]
+    facts["kinds"][0].update(race=[contender("helper", 0.0, 1.0), contender("stage", 0.5, 1.5)])
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+    assert result.status == "failed" and "both ran at once" in result.message  # a race is judged anyway
+
+
 def test_a_lock_file_of_the_targets_own_format_is_judged_free_by_its_lock_state_alone(tmp_path):
     facts = corrupt_facts()
     for kind in facts["kinds"]:  # no LockRecords capability: no record read
