@@ -296,3 +296,49 @@ def test_a_history_from_before_the_facts_keeps_the_verdict_it_was_recorded_with(
     assert result[locks.CORRUPT].status == "passed" and "as judged when the run was recorded" in (
         result[locks.CORRUPT].message
     )
+
+
+def corrupt_result(tmp_path, facts):
+    return checks(tmp_path, ONE_AT_A_TIME, [("lock file corrupted", facts)])[locks.CORRUPT]
+
+
+def test_markers_left_before_the_race_are_not_the_races_fault(tmp_path):
+    facts = corrupt_facts()
+    facts["before_race"] = {"verdict": "OK", "stdout": "conflict: marker-3\n"}  # left by an earlier run
+    seen = contender("stage", 1.2, 2.0)
+    seen["result"] = {**seen["result"], "stdout": "conflict: marker-3\n"}
+    facts["kinds"][0]["race"] = [contender("helper", 0.0, 1.0), seen]
+    result = corrupt_result(tmp_path, facts)
+    assert result.status == "passed", result
+    assert "before the race, with the box free: leftover markers in box 5: ['marker-3']" in result.evidence
+    facts["before_race"] = {"refused": "box 5 busy"}  # nothing was left before: the marker is the race's
+    result = corrupt_result(tmp_path, facts)
+    assert result.status == "failed" and "garbage: stage did not run alone" in result.message
+    assert "before the race: box 5 refused (box 5 busy)" in result.evidence
+
+
+def test_both_refused_is_fine_when_the_box_still_works_and_named_once_when_silent(tmp_path):
+    facts = corrupt_facts()
+    both = [{"who": "helper", "ran": False, "cause": "busy"}, {"who": "stage", "ran": False, "cause": "busy"}]
+    facts["kinds"][0].update(race=both, probe={"verdict": "OK"})
+    result = corrupt_result(tmp_path, facts)
+    assert result.status == "passed", result
+    assert "garbage: neither ran; a probe afterwards got OK" in result.evidence
+    facts["kinds"][0]["race"] = [{"who": "helper", "ran": False, "cause": ""}, both[1]]
+    result = corrupt_result(tmp_path, facts)
+    assert result.message == "garbage: helper refused without a cause"  # the probe was fine: not unusable
+
+
+def test_the_new_run_is_described_with_its_message_and_cleanup(tmp_path):
+    facts = stale_facts()
+    facts["new_run"]["result"].update(message="took 2 tries")
+    facts["new_run"]["cleanup"] = {"ok": False, "error": "EBUSY"}
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock holder killed", facts)])[locks.STALE]
+    assert (
+        "new run: verdict OK, stdout 'alone', message 'took 2 tries'; cleanup failed: EBUSY"
+        in result.evidence
+    )
+    facts = stale_facts()
+    facts["new_run"]["result"].update(stdout="alone\nconflict: marker-9 changed\n")
+    result = checks(tmp_path, ONE_AT_A_TIME, [("lock holder killed", facts)])[locks.STALE]
+    assert "did not run alone" in result.message and "without being cleaned" not in result.message

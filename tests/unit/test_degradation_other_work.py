@@ -93,3 +93,20 @@ def test_no_share_when_the_runs_own_cpu_went_back_as_after_a_resume(tmp_path):
     h.of_type("sample")[1]["cpu"]["run_s"] = 0.0  # a resumed pipeline counts its CPU from zero
     h.of_type("sample")[0]["cpu"]["run_s"] = 5.0
     assert other_work.between(h, 1000.0, 1015.0) is None
+
+
+def test_the_bracketing_samples_at_each_boundary(tmp_path):
+    shares = {1016.0: 0.25, 1032.0: 0.75, 1048.0: 0.5, 1064.0: 0.1}
+    h = history(tmp_path, lambda t: shares.get(t, 0.0), slowdown=1.0)
+    assert other_work.between(h, 1016.0, 1032.0) == 0.75  # a sample at the moment itself brackets it
+    assert other_work.between(h, 990.0, 1010.0) == 0.25  # before the first sample: from the first
+    assert other_work.between(h, 1040.0, 1070.0) == pytest.approx(0.3)  # past the last: to the last
+
+
+def test_a_short_interval_and_a_run_that_used_no_cpu_still_give_a_share(tmp_path):
+    h = history(tmp_path, lambda t: 0.25, slowdown=1.0)
+    first, second = h.of_type("sample")[:2]
+    second["t"] = 999.5  # half a second apart
+    second["cpu"]["run_s"] = first["cpu"]["run_s"]  # the run took no CPU between them
+    busy = second["cpu"]["host_busy_s"] - first["cpu"]["host_busy_s"]
+    assert other_work.between(h, 999.0, 999.5) == pytest.approx(busy / (0.5 * CPUS))

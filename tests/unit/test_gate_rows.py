@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reliability.gate import GateRow, format_table, gate
+from reliability.gate import GateCase, GateRow, format_table, gate
 
 
 def test_an_unreadable_report_has_one_row_naming_the_file_with_zero_counts(tmp_path):
@@ -39,3 +39,22 @@ def test_a_suite_nested_deeper_in_testsuites_is_found(tmp_path):
     )
     result = gate(tmp_path)
     assert result.ok and result.rows == [GateRow("deep.xml", "s", 1, 0, 0, 0, "pass")]
+
+
+def test_each_case_is_read_with_its_worst_outcome_message_and_text(tmp_path):
+    (tmp_path / "s.xml").write_text(
+        '<testsuite name="stress">'
+        '<testcase name="both"><failure message="f">ftext</failure><error message="e"> etext </error></testcase>'
+        '<testcase name="fails"><failure message="slow">group a</failure></testcase>'
+        '<testcase name="skips"><skipped message="no samples"/></testcase>'
+        '<testcase name="passes"><system-out> 60 verdicts correct </system-out></testcase>'
+        "<testcase><system-out/></testcase>"
+        "</testsuite>"
+    )
+    assert gate(tmp_path).cases == [
+        GateCase("s.xml", "stress", "both", "error", "e", "etext"),  # the worst the case shows
+        GateCase("s.xml", "stress", "fails", "failure", "slow", "group a"),
+        GateCase("s.xml", "stress", "skips", "skipped", "no samples", ""),
+        GateCase("s.xml", "stress", "passes", "passed", "", "60 verdicts correct"),
+        GateCase("s.xml", "stress", "", "passed", "", ""),
+    ]
