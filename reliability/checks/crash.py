@@ -107,7 +107,11 @@ def check(history: History) -> list[CheckResult]:
             out.append(skipped(name, "no crash during a run was watched after the kill", [summary]))
         elif problems[name]:
             out.append(
-                failed(name, f"{len(problems[name])} problem(s) in {len(done)} crashes", problems[name])
+                failed(
+                    name,
+                    f"{len(problems[name])} problem(s) in {len(done)} crashes",
+                    problems[name] + (notes if name == LEFT else []),  # what was excused, said either way
+                )
             )
         else:
             evidence = [

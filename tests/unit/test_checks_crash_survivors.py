@@ -8,6 +8,7 @@ from synthetic_history import HistoryBuilder
 
 from reliability.checks import crash
 from reliability.checks.survivors import left_running, over_limits
+from reliability.sandbox_values import Owned
 
 LIMITS = {"cpu_s": 0.5, "wall_s": 1.0, "mem_mb": 128, "processes": 16, "output_kb": 64}
 NOTHING_LEFT = {"leaks": {}, "state_files": []}
@@ -167,3 +168,30 @@ def test_a_survivor_is_named_with_its_cgroup_only_when_it_has_one():
         "killed (0.25 s of CPU since)",
         "process 43 (python3) uid 60001 still running 2 s after the supervisor was killed (0.25 s of CPU since)",
     ]
+
+
+def test_what_a_killed_cleanup_command_left_in_the_boxs_own_paths_is_recovers_not_a_leak(tmp_path):
+    """A cleanup command killed mid-command leaves the box's own directory and cgroup for recover; the
+    check takes the box's paths from the run's own record, and still counts what lies elsewhere."""
+    owned = Owned(box_root="/b", box_paths=["/b/1", "/sys/fs/cgroup/memory/sb/box-1"])
+    left = {"leaks": {"temp_dirs": ["temp dir /b/1", "temp dir /tmp/x"],
+                      "cgroups": ["cgroup /sys/fs/cgroup/memory/sb/box-1"]}, "state_files": []}  # fmt: skip
+    killed = {"pid": 9, "how": "0.5 ms into the cleanup command: mid-command", "landed": "mid-command"}
+    b = HistoryBuilder(tmp_path, stage="crash", owned=owned)
+    b.journal.append("crash", **event("cleanup", 0, killed=killed, left=left))
+    b.journal.append("crash", **event("execute", 1, left=left))  # not a cleanup: nothing is excused
+    result = {c.name: c for c in crash.check(b.read())}[crash.LEFT]
+    assert result.status == "failed"
+    assert result.evidence[:4] == [
+        "cleanup (index 0, box 1): temp_dirs: temp dir /tmp/x",
+        "execute (index 1, box 1): temp_dirs: temp dir /b/1",
+        "execute (index 1, box 1): temp_dirs: temp dir /tmp/x",
+        "execute (index 1, box 1): cgroups: cgroup /sys/fs/cgroup/memory/sb/box-1",
+    ]
+    assert (
+        "cleanup (index 0, box 1): temp_dirs: temp dir /b/1 (the killed cleanup command's work: recover's)"
+        in (result.evidence)
+    )
+    assert any(
+        line.startswith("cleanup (index 0, box 1): cgroups: cgroup /sys/") for line in result.evidence[4:]
+    )

@@ -110,3 +110,20 @@ def test_a_short_interval_and_a_run_that_used_no_cpu_still_give_a_share(tmp_path
     second["cpu"]["run_s"] = first["cpu"]["run_s"]  # the run took no CPU between them
     busy = second["cpu"]["host_busy_s"] - first["cpu"]["host_busy_s"]
     assert other_work.between(h, 999.0, 999.5) == pytest.approx(busy / (0.5 * CPUS))
+
+
+@pytest.mark.parametrize(
+    "cpu, share",
+    [
+        (None, 0.0),  # not recorded
+        ({"capacity_s": 0.0, "host_busy_s": 1.0, "run_s": 0.0}, 0.0),  # nothing to share
+        ({"capacity_s": 0.5, "host_busy_s": 0.4, "run_s": 0.2}, 0.4),  # under a second still counts
+        ({"capacity_s": 10.0, "host_busy_s": 5.0, "run_s": 5.5}, 0.0),  # the run's own figure ran ahead
+    ],
+)
+def test_the_whole_runs_share_from_stage_end(tmp_path, cpu, share):
+    b = HistoryBuilder(tmp_path)
+    b.journal.append(
+        "stage_end", executions=0, interrupted=False, duration_s=1.0, **({"cpu": cpu} if cpu else {})
+    )
+    assert other_work.whole_run(b.read()) == pytest.approx(share)
