@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from reliability import __version__, bounds
@@ -109,7 +110,14 @@ def _cmd_run(args) -> int:
     if args.resume:
         return 0 if resume_run(Path(args.resume), opts).ok else 1
     preflight(selected, opts)
-    analyses = [execute(stage, opts) for stage in selected]
+    analyses = []
+    for i, stage in enumerate(selected):
+        analyses.append(execute(stage, opts))
+        if (analyses[-1].history.stage_end or {}).get("interrupted") and selected[i + 1 :]:
+            # Ctrl-C (or SIGTERM) stops the pipeline, not only the stage it came in.
+            rest = ", ".join(s.name for s in selected[i + 1 :])
+            print(f"reliability: interrupted during {stage.name}: not run: {rest}", file=sys.stderr)
+            break
     if len(selected) > 1:  # several stages end with one table of them all
         from reliability.report.scorecard import report_scorecard
 

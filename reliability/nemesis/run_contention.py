@@ -31,19 +31,22 @@ def run_contention(target: Target, box: int, prepared: Prepared, limits: Limits 
     runs: list[dict] = []
     lock = threading.Lock()
     start = threading.Barrier(WORKERS)
+    stop = threading.Event()  # the pipeline was interrupted: no contender starts another run
 
     def worker(w: int) -> None:
         start.wait()
         for n in range(RUNS_EACH):
             refusals, deadline = [], time.monotonic() + WAIT_S
             while True:
+                if stop.is_set():
+                    return
                 began = time.time()
                 result = target.run(box, prepared.command, limits, prepared.files)
                 ended = time.time()
                 if result.verdict != "IE" or time.monotonic() > deadline:
                     break
                 refusals.append(result.message[:200])
-                time.sleep(RETRY_S)
+                stop.wait(RETRY_S)
             with lock:
                 runs.append(
                     {
@@ -60,11 +63,20 @@ def run_contention(target: Target, box: int, prepared: Prepared, limits: Limits 
                     }
                 )
 
-    threads = [threading.Thread(target=worker, args=(w,), name=f"run-contender-{w}") for w in range(WORKERS)]
+    # Daemons, stopped on an interrupt: a second Ctrl-C must not leave the process waiting for them, nor
+    # let them run in a box the abort has just recovered.
+    threads = [
+        threading.Thread(target=worker, args=(w,), name=f"run-contender-{w}", daemon=True)
+        for w in range(WORKERS)
+    ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:
+        stop.set()
+        raise
     outcome = target.cleanup(box)
     return {
         "box": box,

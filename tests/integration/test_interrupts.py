@@ -248,7 +248,7 @@ def test_a_second_pipeline_on_the_same_boxes_is_refused_then_ctrl_c_twice_leaves
 
 def test_ctrl_c_once_finishes_the_runs_in_flight_and_leaves_nothing(place):
     proc = place.start(
-        *place.run_args("stress", "--profile", "smoke", "--seed", "13", "--submissions", "400")
+        *place.run_args("stress", "leaks", "--profile", "smoke", "--seed", "13", "--submissions", "400")
     )
     history = place.history()
     wait_in_flight(history, proc, at_least=2)
@@ -256,6 +256,9 @@ def test_ctrl_c_once_finishes_the_runs_in_flight_and_leaves_nothing(place):
     out, err = stop(proc)
     assert proc.returncode == 1, err  # the run was cut short: "run finished" fails
     assert "[FAIL] run finished: the run was cut short" in out
+    # the pipeline stops, not only the stage: the next stage never starts
+    assert "reliability: interrupted during stress: not run: leaks" in err
+    assert not list((place.work / "runs").glob("leaks-*"))
     run_dir = history.parent
     assert place.leftovers(read(run_dir).stage_start["run_id"]) == []
     history_now = read(run_dir)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +19,11 @@ import yaml
 
 from reliability.checks import locks
 from reliability.execute import RunOptions, execute
-from reliability.nemesis import lock_cases
+from reliability.nemesis import lock_cases, run_contention
 from reliability.stages import get
 from reliability.stages import locks as locks_stage
 from reliability.targets.builtin import BuiltinTarget
+from reliability.targets.delegate import Delegating
 
 DIRBOX = Path(__file__).resolve().parents[1] / "data" / "lockless" / "dirbox.py"
 PID = os.getpid()
@@ -204,3 +208,37 @@ def _helpers() -> list[str]:
         if "reliability.nemesis.lock_holder" in cmd and str(PID) in cmd:
             found.append(cmd)
     return found
+
+
+class RunStarts(Delegating):
+    """The builtin target, noting when each run was asked for."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.starts: list[float] = []
+
+    def run(self, box, command, limits, files):
+        self.starts.append(time.monotonic())
+        return self.inner.run(box, command, limits, files)
+
+
+def test_an_interrupt_during_run_contention_stops_every_contender(builtin_work):
+    """Ctrl-C while the contenders run in one box: the interrupt reaches the stage, no contender starts
+    another run, and none keeps the process alive (they used to retry for up to a minute each)."""
+    work, cgroup = builtin_work
+    target = RunStarts(BuiltinTarget(box_root=str(work / "boxes"), cgroup_name=cgroup))
+    prepared = lock_cases.marker(sys.executable, 1.0)  # 4 workers x 2 runs of 1 s, one at a time
+    main = threading.main_thread().ident
+    threading.Timer(1.5, signal.pthread_kill, (main, signal.SIGINT)).start()  # the operator's Ctrl-C
+    box = 760 + (PID % 60)
+    with pytest.raises(KeyboardInterrupt):
+        run_contention.run_contention(target, box, prepared)
+    interrupted = time.monotonic()
+    for t in threading.enumerate():
+        if t.name.startswith("run-contender-"):
+            assert t.daemon, t
+            t.join(timeout=30)  # a hang guard: the run in the box when the interrupt came ends
+            assert not t.is_alive(), t
+    assert target.starts and max(target.starts) < interrupted, "a contender started a run after the interrupt"
+    target.recover(box)  # as the pipeline's abort does
+    target.close()
