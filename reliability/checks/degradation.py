@@ -10,10 +10,12 @@ is above 1 + threshold AND a seeded bootstrap confidence interval of that ratio 
 The interval's level is corrected for the number of groups compared (Bonferroni: 1 - 5%/k), so that a
 run comparing eight groups does not fail one time in eight on noise alone (seen on a fresh, idle VM
 before the correction). Medians ignore a single outlier by construction.
-A slowdown is not the sandbox's when other work on the host grew, between the two windows, by more
-than the threshold's share of its CPU (seen: a stress run beside other work that took half the host):
-if every slow group is so explained, the check is skipped with that reason; a slow group that is not
-fails it as before.
+A slowdown is not provably the sandbox's when the programs themselves loaded the host more late than
+early (the workload's mix drifts: a late window of CPU-bound runs is slower on a fixed host whatever
+the sandbox does): when the share of the host's CPU the programs used, as the sandbox measured them,
+grew by more than the threshold between a slow group's windows, that group is explained; if every slow
+group is, the check is skipped with both shares, else it fails as before. The sandbox's own overhead is
+never in that share, so a sandbox that costs more with age is not excused.
 """
 
 from __future__ import annotations
@@ -124,9 +126,9 @@ def threshold_for(history: History) -> float:
 def judge(history: History, threshold: float) -> CheckResult:
     groups, too_few = compare(history, threshold)
     lines = [g.line() for g in groups]
-    slow, explained, rest = [], [], []  # evidence: the slow groups first, then those the host explains
+    slow, explained, rest = [], [], []  # evidence: the slow groups first, then those the load explains
     for g in groups:
-        grew = _host_grew(history, g, threshold) if g.ratio.slower else None
+        grew = _load_grew(history, g, threshold) if g.ratio.slower else None
         if grew:
             explained.append(f"{g.line()}; {grew}")
         else:
@@ -140,9 +142,9 @@ def judge(history: History, threshold: float) -> CheckResult:
     if explained:
         return skipped(
             NAME,
-            f"{len(explained)} group(s) slowed down by more than {threshold:.0%}, but other work on the host"
-            " grew by more than that share of its CPU between their early and late windows: the host"
-            " slowed, not provably the sandbox",
+            f"{len(explained)} group(s) slowed down by more than {threshold:.0%}, but the programs themselves"
+            " used more than that share of the host's CPU more in their late window than in their early one:"
+            " the load grew, not provably the sandbox's cost",
             explained + rest,
         )
     if not lines:
@@ -154,13 +156,14 @@ def judge(history: History, threshold: float) -> CheckResult:
     )
 
 
-def _host_grew(history: History, group: Group, threshold: float) -> str | None:
-    """How other work on the host grew from the group's early window to its late one, when it grew by
-    more than `threshold` of the host's CPU (a slowdown that size can be the host's); else None."""
-    early, late = other_work.between(history, *group.early_s), other_work.between(history, *group.late_s)
+def _load_grew(history: History, group: Group, threshold: float) -> str | None:
+    """How the programs' load grew from the group's early window to its late one, when it grew by more
+    than `threshold` of the host's CPU (a slowdown that size can be the load's); else None."""
+    early = other_work.program_load(history, *group.early_s)
+    late = other_work.program_load(history, *group.late_s)
     if early is None or late is None or late - early <= threshold:
         return None
-    return f"other work took {early:.0%} of the host's CPU in the early window, {late:.0%} in the late one"
+    return f"the programs used {early:.0%} of the host's CPU in the early window, {late:.0%} in the late one"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,15 @@
-"""How much of the host's CPU work outside the run took: a timing check must not blame the sandbox for it.
+"""What loaded the host besides the sandbox's own overhead: a timing check must not blame the sandbox
+for it.
 
-The whole run's share comes from stage_end's "cpu" (the rate check). A share between two moments comes
-from the samples, each carrying the host's busy CPU seconds and the run's own (probes/host_cpu.py), so a
-slowdown late in a run can be set against what other work did early and late (the degradation check).
+Two figures, each from what the history measured:
+- other work over the whole run (the rate check): the host's busy CPU (stage_end's "cpu", from
+  /proc/stat) less the run's own. The run's own is at least what its programs used, as the sandbox
+  measured them (each result's cpu_s): the pipeline's rusage misses a program killed together with its
+  box's init (a TLE), which no process the pipeline waits for reaps.
+- the programs' load between two moments (the degradation check): the CPU the submissions themselves
+  used in that span, as a share of the host. A late window that ran heavier programs than the early one
+  is slower on a fixed host whatever the sandbox does; the sandbox's own overhead is never in it, so a
+  sandbox that costs more with age is not excused by it.
 """
 
 from __future__ import annotations
@@ -19,22 +26,15 @@ def whole_run(history: History) -> float:
     cpu = (history.stage_end or {}).get("cpu")
     if not cpu or cpu["capacity_s"] <= 0:
         return 0.0
-    return max(0.0, cpu["host_busy_s"] - cpu["run_s"]) / cpu["capacity_s"]
+    programs = sum(r["result"].get("cpu_s", 0.0) for r in history.results.values())
+    return max(0.0, cpu["host_busy_s"] - max(cpu["run_s"], programs)) / cpu["capacity_s"]
 
 
-def between(history: History, start: float, end: float) -> float | None:
-    """The share other work took from the last sample at or before `start` to the first at or after
-    `end` (epoch seconds), or the nearest samples inside; None when the samples carry no CPU figures
-    or none span a moment between the two."""
-    timed = [s for s in history.of_type("sample") if "cpu" in s]
-    if not timed:
+def program_load(history: History, start: float, end: float) -> float | None:
+    """The share of the host's CPU that the runs ending from `start` to `end` (epoch seconds) used, as
+    the sandbox measured them; None when the history does not say how many CPUs the host has."""
+    cpus = next((s["cpu"]["cpus"] for s in history.of_type("sample") if "cpu" in s), None)
+    if not cpus or end <= start:
         return None
-    before = [s for s in timed if s["t"] <= start]
-    after = [s for s in timed if s["t"] >= end]
-    a, b = (before[-1] if before else timed[0]), (after[0] if after else timed[-1])
-    wall = b["t"] - a["t"]
-    busy = b["cpu"]["host_busy_s"] - a["cpu"]["host_busy_s"]
-    own = b["cpu"]["run_s"] - a["cpu"]["run_s"]
-    if wall <= 0 or own < 0:  # a resumed run's process counts its own CPU from zero again
-        return None
-    return max(0.0, busy - own) / (wall * a["cpu"]["cpus"])
+    used = sum(r["result"].get("cpu_s", 0.0) for r in history.results.values() if start <= r["ended"] <= end)
+    return used / ((end - start) * cpus)
