@@ -231,14 +231,18 @@ def test_an_interrupt_during_run_contention_stops_every_contender(builtin_work):
     main = threading.main_thread().ident
     threading.Timer(1.5, signal.pthread_kill, (main, signal.SIGINT)).start()  # the operator's Ctrl-C
     box = 760 + (PID % 60)
-    with pytest.raises(KeyboardInterrupt):
-        run_contention.run_contention(target, box, prepared)
-    interrupted = time.monotonic()
-    for t in threading.enumerate():
-        if t.name.startswith("run-contender-"):
-            assert t.daemon, t
-            t.join(timeout=30)  # a hang guard: the run in the box when the interrupt came ends
-            assert not t.is_alive(), t
-    assert target.starts and max(target.starts) < interrupted, "a contender started a run after the interrupt"
-    target.recover(box)  # as the pipeline's abort does
-    target.close()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_contention.run_contention(target, box, prepared)
+        interrupted = time.monotonic()
+        for t in threading.enumerate():
+            if t.name.startswith("run-contender-"):
+                assert t.daemon, t
+                t.join(timeout=30)  # a hang guard: the run in the box when the interrupt came ends
+                assert not t.is_alive(), t
+        assert target.starts and max(target.starts) < interrupted, (
+            "a contender started a run after the interrupt"
+        )
+    finally:
+        target.recover(box)  # as the pipeline's abort does; this target holds the box's claim
+        target.close()
