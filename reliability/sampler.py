@@ -47,7 +47,7 @@ class Sampler:
             rss_kb=own_rss_kb(),
             host_processes=count_processes(),
             host_mounts=count_mounts(),
-            cpu=host_cpu.cpu_now(),  # what other work took of the host between samples (degradation)
+            cpu=host_cpu.cpu_now(),  # the host's CPUs (the programs' load) and its busy time beside the run's
         )
 
     def _loop(self) -> None:

@@ -29,7 +29,7 @@ def problems(owned: Owned, paths: list[str] | None = None) -> list[str]:
         except OSError as e:
             out.append(f"{path}: unreadable: {e.strerror}")
             continue
-        why = why_bad(data, *_rule(owned, path))
+        why = _why_bad(data, *_rule(owned, path))
         if why:
             out.append(f"{path}: {why}")
     return out
@@ -48,7 +48,7 @@ def _format_by_name(path: str) -> str:
     return "jsonl" if name.endswith(".jsonl") else "json" if name.endswith(".json") else ""
 
 
-def why_bad(data: bytes, fmt: str, schema: str | None) -> str:
+def _why_bad(data: bytes, fmt: str, schema: str | None) -> str:
     """ "" if `data` is a good file of format `fmt` ("json": one document; "json_line": one line while
     held, empty once released, as a lock; "jsonl": one document per line; "": not judged) whose
     documents follow `schema`; else why not."""
