@@ -134,7 +134,7 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     """The supervisor of the script target is the process the pipeline started for the box: `sh
     box.sh`, which `exec`s `python3 -m reliability box ...`, so one pid for the whole call. Its phases
     are observed from outside: setup = the init command running, execute = a process in the box,
-    timeout = one still there once it has been there for the time limit, cleanup = the cleanup
+    timeout = one still there once it has been there for half the time limit, cleanup = the cleanup
     command running; verdict happens inside the run command and cannot be seen: skipped.
 
     What the built-in sandbox does when that CLI process alone is killed (the truth asserted here):
