@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 # The fds boxsup.c expects: the answer, stdout, stderr.
 FIXED_FDS = (3, 5, 6)
-_ALL_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
+# Every signal a disposition can be set for: a program starts with all of them at their default.
+ALL_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
 def command(
@@ -83,7 +84,7 @@ def spawn(argv: list[str], fds: tuple[int, ...]) -> int:
             file_actions=actions,
             setsid=True,  # out of the pipeline's session: a terminal's Ctrl-C must not kill us mid-cleanup
             setsigmask=(),
-            setsigdef=_ALL_SIGNALS,
+            setsigdef=ALL_SIGNALS,
         )
     finally:
         for fd in high:

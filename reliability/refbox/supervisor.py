@@ -531,9 +531,10 @@ def _exec_program(plan: RunPlan, procs_files: list[str], devnull: int, err_fd: i
         for fd in {plan.stdout_fd, plan.stderr_fd} - {0, 1, 2}:
             os.close(fd)
         step = "reset signals"
-        # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: without this an
-        # over-long output would be EFBIG instead of SIGXFSZ.
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        # exec keeps ignored signals ignored: Python ignores SIGPIPE and SIGXFSZ (an over-long output
+        # would be EFBIG instead of SIGXFSZ), and whatever the pipeline ignores when it forks (a
+        # SIGQUIT, say) must not reach the program either. Every one, as the C supervisor does.
+        for sig in boxinit.ALL_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         step = "set rlimits"

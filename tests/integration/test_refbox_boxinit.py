@@ -53,6 +53,22 @@ def test_c_and_python_init_build_the_same_jail(refbox, box):
 
 
 @pytest.mark.parametrize("c_init", [True, False], ids=["c", "python"])
+def test_a_signal_the_pipeline_ignores_is_at_its_default_in_the_program(refbox, box, c_init):
+    """exec keeps an ignored signal ignored. A pipeline that ignores SIGQUIT (or any signal) when it
+    starts a run must not pass that on: a program that cannot be ended by it is judged differently.
+    The Python path used to reset five signals only, so a SIGQUIT ignored in this process reached
+    the program (the jail comparison above failed on it once in a full test run)."""
+    ignored = (signal.SIGQUIT, signal.SIGUSR1, signal.SIGTERM, signal.SIGRTMIN + 3)
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    try:
+        out = run_with(refbox, box, c_init, ["/bin/grep", "^SigIgn:", "/proc/self/status"])
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert (out.verdict, out.stdout) == ("OK", "SigIgn:\t0000000000000000\n"), out
+
+
+@pytest.mark.parametrize("c_init", [True, False], ids=["c", "python"])
 def test_both_supervisors_report_the_program_ending_and_setup_errors(refbox, box, c_program, c_init):
     files = {c_program: "prog"}
     hello = run_with(refbox, box, c_init, ["./prog"], files)
