@@ -24,6 +24,7 @@ from reliability.stages import get
 from reliability.stages import locks as locks_stage
 from reliability.targets.builtin import BuiltinTarget
 from reliability.targets.delegate import Delegating
+from reliability.workload import toolchain
 
 DIRBOX = Path(__file__).resolve().parents[1] / "data" / "lockless" / "dirbox.py"
 PID = os.getpid()
@@ -227,8 +228,13 @@ def test_an_interrupt_during_run_contention_stops_every_contender(builtin_work):
     another run, and none keeps the process alive (they used to retry for up to a minute each)."""
     work, cgroup = builtin_work
     target = RunStarts(BuiltinTarget(box_root=str(work / "boxes"), cgroup_name=cgroup))
-    prepared = lock_cases.marker(sys.executable, 1.0)  # 4 workers x 2 runs of 1 s, one at a time
+    python = toolchain.detect("python")  # as the stage: an interpreter the box sees (a venv's may not)
+    assert python.available, python.missing
+    prepared = lock_cases.marker(python.tools["python3"], 1.0)  # 4 workers x 2 runs of 1 s, one at a time
     main = threading.main_thread().ident
+    # Python raises KeyboardInterrupt on SIGINT unless it started with SIGINT ignored, as a job put in
+    # the background by a shell without job control is: this test must not depend on how it was started.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(1.5, signal.pthread_kill, (main, signal.SIGINT)).start()  # the operator's Ctrl-C
     box = 760 + (PID % 60)
     try:
@@ -244,5 +250,6 @@ def test_an_interrupt_during_run_contention_stops_every_contender(builtin_work):
             "a contender started a run after the interrupt"
         )
     finally:
+        signal.signal(signal.SIGINT, before)
         target.recover(box)  # as the pipeline's abort does; this target holds the box's claim
         target.close()
