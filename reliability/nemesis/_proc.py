@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 
 def start_python(code: str, *args: str, cwd: str | None = None, preexec_fn=None) -> subprocess.Popen:
@@ -26,8 +27,15 @@ def start_python(code: str, *args: str, cwd: str | None = None, preexec_fn=None)
     return proc
 
 
+GROUP_GONE_S = 10.0  # SIGKILLed workers holding much memory take a while to exit and be reaped
+
+
 def stop(proc: subprocess.Popen, group: bool = False) -> None:
-    """SIGKILL the helper (and its session's group when it forks workers), then reap it."""
+    """SIGKILL the helper (and its session's group when it forks workers), then reap it.
+
+    With `group`, also wait until no process of the group is left: the workers are not our children,
+    so once the helper is reaped they are init's, and may still be exiting (or unreaped) when the
+    pipeline's next snapshot looks. A fault is ended when what it started is gone."""
     if proc.poll() is None:
         try:
             if group:
@@ -39,6 +47,26 @@ def stop(proc: subprocess.Popen, group: bool = False) -> None:
     proc.wait()
     if proc.stdout:
         proc.stdout.close()
+    if group:
+        deadline = time.monotonic() + GROUP_GONE_S
+        while group_members(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the processes (zombies included) in process group `pgid`."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[2]) == pgid:  # after ")": state, ppid, pgrp
+            out.append(int(name))
+    return out
 
 
 HOLD = """
