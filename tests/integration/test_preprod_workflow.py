@@ -217,6 +217,17 @@ def _dispatch(staging: dict, run: str, **inputs: str) -> tuple[list[Step], Path,
     return run_workflow(checkout, runner, values, staging["python_bin"]), checkout, runner
 
 
+def _failures(reports: Path) -> str:
+    """Each failed check's evidence in the hosts' reports: what a failed run on CI must show, since its
+    work directory is gone once the test ends."""
+    out = []
+    for path in sorted(reports.glob("*/reports/*.xml")):
+        for case in ET.parse(path).getroot().iter("testcase"):
+            for failure in case.iter("failure"):
+                out.append(f"{path.relative_to(reports)}: {case.get('name')}: {(failure.text or '')[:1500]}")
+    return "".join(f"\n{line}" for line in out)
+
+
 def _properties(path: Path) -> dict[str, str]:
     return {p.get("name"): p.get("value") for p in ET.parse(path).getroot().iter("property")}
 
@@ -230,11 +241,11 @@ def test_every_stage_passes_on_both_hosts_with_the_version_and_the_table(staging
         staging, "up", target_options="quota_mb=64", run_args="--iterations 2"
     )
     print(f"the workflow's steps took {time.monotonic() - started:.0f} s")
+    reports = checkout / "preprod" / "reports"
     for step in steps:
-        assert step.rc in (None, 0), f"{step.name}: exit {step.rc}\n{step.output[-3000:]}"
+        assert step.rc in (None, 0), f"{step.name}: exit {step.rc}\n{step.output[-3000:]}{_failures(reports)}"
     assert not [s for s in steps if s.rc is None and not s.action], "a run step was skipped"
 
-    reports = checkout / "preprod" / "reports"
     for host in HOSTS:
         names = {p.stem for p in (reports / host / "reports").glob("*.xml")}
         assert set(STAGES) <= names, f"{host}: stages without a report: {set(STAGES) - names}"

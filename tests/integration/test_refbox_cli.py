@@ -160,7 +160,9 @@ def test_a_command_on_a_busy_box_waits_its_turn_or_is_refused_with_lock_wait_0(w
     assert refbox_cli("init", *box, *where).returncode == 0
     cmd = [sys.executable, "-m", "reliability.refbox.cli", "box"]
     run = subprocess.Popen(
-        [*cmd, "run", *box, *where, "--wall-time", "5", "--", "sleep", "1.5"],
+        # Long enough that the status polls and the refused cleanup, each a CLI start of its own (up to
+        # seconds on a loaded host), come while it runs.
+        [*cmd, "run", *box, *where, "--wall-time", "10", "--", "sleep", "5"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -187,7 +189,9 @@ def test_with_keep_orphans_a_caller_killed_during_setup_still_leaves_the_program
     when the watch began would enforce the limit and hide the defect."""
     box = ["--box", str(BOX_B)]
     assert refbox_cli("init", *box, *where).returncode == 0
-    env = dict(os.environ, REFBOX_FAILPOINTS="defect.keep_orphans,phase.execute=delay:700")
+    # Held 3 s at execute: the status polls (each a CLI start) must see the box and kill the CLI before
+    # the watch begins, however loaded the host.
+    env = dict(os.environ, REFBOX_FAILPOINTS="defect.keep_orphans,phase.execute=delay:3000")
     cmd = [sys.executable, "-m", "reliability.refbox.cli", "box", "run", *box, *where]
     run = subprocess.Popen([*cmd, "--time", "1", "--wall-time", "1", "--", "sleep", "300"], cwd=REPO, env=env)
     try:
@@ -197,7 +201,7 @@ def test_with_keep_orphans_a_caller_killed_during_setup_still_leaves_the_program
             time.sleep(0.02)
         run.kill()
         run.wait()
-        time.sleep(2.5)  # past the delay and the 1 s wall limit a live supervisor would have enforced
+        time.sleep(4.5)  # past the delay and the 1 s wall limit a live supervisor would have enforced
         assert all(os.path.exists(f"/proc/{pid}") for pid in pids), pids
     finally:
         run.kill()
