@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from reliability.probes.proc_stat import session_members
+
 
 def start_python(code: str, *args: str, cwd: str | None = None, preexec_fn=None) -> subprocess.Popen:
     """A python child that prints "ready" once it holds what it must hold; returns after that line."""
@@ -33,7 +35,7 @@ GROUP_GONE_S = 10.0  # SIGKILLed workers holding much memory take a while to exi
 def stop(proc: subprocess.Popen, group: bool = False) -> None:
     """SIGKILL the helper (and its session's group when it forks workers), then reap it.
 
-    With `group`, also wait until no process of the group is left: the workers are not our children,
+    With `group`, also wait until no process of its session is left: the workers are not our children,
     so once the helper is reaped they are init's, and may still be exiting (or unreaped) when the
     pipeline's next snapshot looks. A fault is ended when what it started is gone."""
     if proc.poll() is None:
@@ -49,24 +51,8 @@ def stop(proc: subprocess.Popen, group: bool = False) -> None:
         proc.stdout.close()
     if group:
         deadline = time.monotonic() + GROUP_GONE_S
-        while group_members(proc.pid) and time.monotonic() < deadline:
+        while session_members(proc.pid, zombies=True) and time.monotonic() < deadline:
             time.sleep(0.01)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids of the processes (zombies included) in process group `pgid`."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        if int(fields[2]) == pgid:  # after ")": state, ppid, pgrp
-            out.append(int(name))
-    return out
 
 
 HOLD = """

@@ -36,11 +36,11 @@ def uptime_s() -> float:
         return float(f.read().split()[0])
 
 
-def session_members(session: int) -> list[dict]:
-    """Every live process of `session` now (zombies left out: nothing to kill there)."""
+def session_members(session: int, zombies: bool = False) -> list[dict]:
+    """Every process of `session` now; zombies only if asked (nothing to kill there, but not yet gone)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (st := process_stat(int(entry))) and st["session"] == session:
-            if st["state"] != "Z":
+            if zombies or st["state"] != "Z":
                 out.append(st)
     return out
