@@ -25,25 +25,32 @@ def snapshot(owned: Owned, pipeline_pid: int, extra_pids: Iterable[int] = ()) ->
     if not os.path.isdir(f"{host.PROC}/{pipeline_pid}"):
         raise UsageError(f"pipeline pid {pipeline_pid} is not a running process")
     taken_at = time.time()
+    pids = list(dict.fromkeys([pipeline_pid, *extra_pids]))  # ordered, without repeats
+    first = {pid: host.read_fds(pid) for pid in pids}
     mounts = host.read_mountinfo()
     hierarchies = host.cgroup_hierarchies(mounts)
+    processes = host.read_processes()
+    cgroups = host.walk_cgroups(hierarchies)
+    # The fds read again, once the rest was read: only those open both times count. The pipeline's
+    # other threads open files for a moment (the sampler reads /proc/stat, and its own /proc/PID/stat
+    # through psutil): one caught open by a single read was reported as a leaked or a gone fd.
     fds: list[dict] = []
     fd_pids: list[int] = []
-    for pid in dict.fromkeys([pipeline_pid, *extra_pids]):  # ordered, without repeats
-        pid_fds = host.read_fds(pid)
-        if pid_fds is not None:
+    for pid in pids:
+        again = host.read_fds(pid)
+        if first[pid] is not None and again is not None:
             fd_pids.append(pid)
-            fds.extend(pid_fds)
+            fds.extend(d for d in again if d in first[pid])
     temp_roots = list(dict.fromkeys([*owned.temp_roots, owned.box_root]))
     return {
         "version": SNAPSHOT_VERSION,
         "taken_at": taken_at,
         "boot_id": host.boot_id(),
         "pipeline_pid": pipeline_pid,
-        "processes": host.read_processes(),
+        "processes": processes,
         "mounts": [{k: m[k] for k in ("id", "parent", "mount_point", "fstype", "source")} for m in mounts],
         "hierarchies": hierarchies,
-        "cgroups": host.walk_cgroups(hierarchies),
+        "cgroups": cgroups,
         "fd_pids": fd_pids,
         "fds": fds,
         "temp_roots": temp_roots,

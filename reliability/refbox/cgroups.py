@@ -19,6 +19,12 @@ V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 KILL_DEADLINE_S = 5.0  # a pids-limited box empties within milliseconds; this only bounds a stuck kernel
 
 
+# A cgroup removed while we read or write it: ENOENT once it is gone, ENODEV (v2) while the kernel takes
+# it down. A run's supervisor removes its run cgroup as soon as the program is dead, so a recover that
+# kills the box at the same moment meets both (seen in the cgroup v2 VM: "recover --all" failed so).
+GONE = (errno.ENOENT, errno.ENODEV)
+
+
 class CgroupError(Exception):
     """No usable cgroup setup, or a cgroup operation failed."""
 
@@ -96,8 +102,10 @@ class Cgroups(abc.ABC):
     def pids(self, rel: str) -> list[int]:
         try:
             return [int(p) for p in read_text(self._procs_file(rel)).split()]
-        except FileNotFoundError:
-            return []
+        except OSError as e:
+            if e.errno in GONE:
+                return []
+            raise
 
     def children(self, rel: str) -> list[str]:
         """Names of the child cgroups of `rel`, in any hierarchy."""
@@ -279,10 +287,13 @@ class CgroupV2(Cgroups):
 
     def _kill_once(self, rel: str) -> None:
         kill_file = os.path.join(self.dirs(rel)[0], "cgroup.kill")
-        if os.path.exists(kill_file):  # Linux 5.14+: the kernel kills the whole subtree atomically
-            write_text(kill_file, "1")
-        else:
-            super()._kill_once(rel)
+        if not os.path.exists(kill_file):
+            return super()._kill_once(rel)
+        try:
+            write_text(kill_file, "1")  # Linux 5.14+: the kernel kills the whole subtree atomically
+        except OSError as e:
+            if e.errno not in GONE:  # removed meanwhile: nothing left in it to kill
+                raise
 
 
 def unescape_mountinfo(field: str) -> str:

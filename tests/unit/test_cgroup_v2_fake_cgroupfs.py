@@ -10,6 +10,7 @@ Documentation/admin-guide/cgroup-v2.rst.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from reliability.refbox import cgroups
 from reliability.refbox.cgroups import CgroupError, CgroupV1, CgroupV2, detect, v1_roots_from_mountinfo
 from reliability.refbox.supervisor import decide
 
@@ -71,6 +73,27 @@ def test_v2_backend_on_fake_cgroupfs_without_cgroup_kill_signals_each_listed_pro
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize("code", [errno.ENODEV, errno.ENOENT], ids=["being removed", "removed"])
+def test_v2_backend_on_fake_cgroupfs_a_cgroup_removed_while_killed_has_nothing_left_to_kill(
+    fake_root, monkeypatch, code
+):
+    """A run's supervisor removes its run cgroup once the program is dead; a recover killing the box
+    at that moment writes cgroup.kill, or reads cgroup.procs, of a cgroup the kernel is taking down
+    (ENODEV) or has taken (ENOENT). The real v2 kernel in the VM showed it ("recover --all" failed
+    with "No such device"), but not on demand: this fake kernel answers so on every call."""
+    populate(fake_root / "run")
+
+    def gone(path, *args):
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(cgroups, "write_text", gone)
+    monkeypatch.setattr(cgroups, "read_text", gone)
+    backend = CgroupV2(str(fake_root))
+    assert backend.pids("run") == []
+    backend._kill_once("run")
+    assert backend.kill_all("run") == []
 
 
 def test_detect_picks_v2_on_fake_cgroupfs_offering_memory_and_pids(fake_root):

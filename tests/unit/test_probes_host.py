@@ -84,3 +84,29 @@ def test_the_samplers_cheap_counts_agree_with_the_full_readers():
     assert any(abs(a - b) <= 2 for a, b in processes), processes
     mounts = [(count_mounts(), len(read_mountinfo())) for _ in range(5)]
     assert any(a == b for a, b in mounts), mounts
+
+
+def test_an_fd_open_for_one_of_the_two_reads_is_nobodys_and_one_open_for_both_is_kept(tmp_path, monkeypatch):
+    """Another thread of the pipeline opens a file for a moment (the sampler's /proc/stat): caught by
+    one read of the fd table only, it was reported as a leak (or, in the snapshot before, as a gone fd).
+    Here the moment falls between the two reads: `passing` is open for the first only, `arriving` for
+    the second only, `kept` for both, as a leak would be."""
+    kept = os.open("/proc/loadavg", os.O_RDONLY)
+    passing = os.open("/proc/stat", os.O_RDONLY)
+    arriving: list[int] = []
+    real = host.read_mountinfo
+
+    def meanwhile():  # what the other thread does while the snapshot reads the rest of the host
+        os.close(passing)
+        arriving.append(os.open("/proc/uptime", os.O_RDONLY))
+        return real()
+
+    monkeypatch.setattr(host, "read_mountinfo", meanwhile)
+    try:
+        snap = snapshot(Owned(box_root=str(tmp_path)), os.getpid())
+    finally:
+        os.close(kept)
+        os.close(arriving[0])
+    targets = {d["target"] for d in snap["fds"] if d["pid"] == os.getpid()}
+    assert "/proc/loadavg" in targets
+    assert not targets & {"/proc/stat", "/proc/uptime"}, targets
