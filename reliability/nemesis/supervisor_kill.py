@@ -15,7 +15,7 @@ Phase detection, per target:
                  run's time limit (CPU or wall, the shorter: a spinning program spends CPU as fast
                  as wall time). Not the whole limit: a sandbox that enforces it ends the program
                  right at it, so an observer that waits for all of it races the kill and, seeing
-                 the box late by a poll, misses the phase (CI saw that once in eight runs);
+                 the box late by a poll, misses the phase (CI failed on it; here once in eight runs);
         cleanup  the cleanup command is running (cleanup() is wrapped); started stopped, as setup;
         verdict  not observable: the sandbox decides it inside its run command. Skipped, with that.
       setup and cleanup are started stopped (paused_start: the command stops itself before it execs),
