@@ -1,5 +1,6 @@
-"""Build the C supervisor and init (boxsup.c, which includes boxinit.c) on first use and cache the
-binary, like the workload build cache (workload/build.py).
+"""Build the C supervisor and init (boxsup.c, which includes boxinit.c), and the client of the resident
+server (boxclient.c), on first use and cache the binaries, like the workload build cache
+(workload/build.py).
 
 Compiled with the C compiler the C++ workload already needs, into the build cache's directory, keyed by
 source, compiler (its file) and flags; built in a temporary file and renamed into place, so a reader sees
@@ -22,6 +23,7 @@ from reliability.build_cache import cache_dir_default
 
 SOURCE = Path(__file__).with_name("boxsup.c")
 SOURCES = (SOURCE, SOURCE.with_name("boxinit.c"))  # what the binary is built from, all of it hashed
+CLIENT_SOURCE = SOURCE.with_name("boxclient.c")
 CFLAGS = ("-O2", "-Wall")
 # Static where the C library's archive is installed (libc6-dev, which gcc pulls in): no dynamic loader
 # at each spawn, measured at 0.5 ms less CPU per run; else linked as usual.
@@ -39,6 +41,15 @@ def path() -> str | None:
         return None
 
 
+@functools.cache
+def client_path() -> str | None:
+    """The cached boxclient binary (refbox/server.py), built now if needed; None when it cannot be."""
+    try:
+        return str(_build(cache_dir_default() / "boxinit", (CLIENT_SOURCE,), "boxclient"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _compiler() -> str:
     for name in ("gcc", "cc"):
         found = shutil.which(name)
@@ -47,9 +58,10 @@ def _compiler() -> str:
     raise FileNotFoundError("no C compiler (gcc) on PATH")
 
 
-def _build(cache: Path) -> Path:
+def _build(cache: Path, files: tuple[Path, ...] = SOURCES, name: str = "boxinit") -> Path:
+    """The binary built from `files` (the first is compiled; it includes the others) as `name`."""
     compiler = _compiler()
-    sources = [p.read_bytes() for p in SOURCES]
+    sources = [p.read_bytes() for p in files]
     # The compiler's identity by its file, not by running `gcc --version`: every `reliability box run`
     # is a new process that looks the binary up, and a subprocess there cost more than the lookup.
     real = os.path.realpath(compiler)
@@ -60,16 +72,16 @@ def _build(cache: Path) -> Path:
         digest.update(part.encode() + b"\0")
     for source in sources:
         digest.update(source + b"\0")
-    entry = cache / f"boxinit-{digest.hexdigest()[:32]}"
+    entry = cache / f"{name}-{digest.hexdigest()[:32]}"
     if _trusted(entry):
         return entry
     cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".boxinit-", dir=cache)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=cache)
     os.close(fd)
     try:
         for flags in ((*CFLAGS, STATIC), CFLAGS):
             done = subprocess.run(
-                [compiler, *flags, "-o", tmp, str(SOURCE)], capture_output=True, timeout=_COMPILE_TIMEOUT_S
+                [compiler, *flags, "-o", tmp, str(files[0])], capture_output=True, timeout=_COMPILE_TIMEOUT_S
             )
             if done.returncode == 0:
                 break

@@ -26,7 +26,7 @@ LOCK_WAIT_S = 5.0
 def register(subparsers) -> None:
     """Add the `box` command to an argparse subparsers object (its parser class is reused)."""
     box = subparsers.add_parser("box", help="drive the built-in reference sandbox by hand")
-    actions = box.add_subparsers(dest="box_action", metavar="{" + ",".join(ACTIONS) + "}")
+    actions = box.add_subparsers(dest="box_action", metavar="{" + ",".join((*ACTIONS, "serve")) + "}")
     actions.required = True
     for action in ACTIONS:
         p = actions.add_parser(action, help=f"{action} a box")
@@ -50,6 +50,14 @@ def register(subparsers) -> None:
         if action == "status":
             p.add_argument("--table", action="store_true", help="a table instead of JSON")
         p.set_defaults(func=handle)
+    serve = actions.add_parser(
+        "serve", help="answer box commands from a resident process (a script's client)"
+    )
+    serve.add_argument("--dir", required=True, help="the server's directory: its socket, pid and client link")
+    serve.add_argument(
+        "--stop", action="store_true", help="stop the server of --dir and remove the directory"
+    )
+    serve.set_defaults(func=handle_serve)
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -87,6 +95,18 @@ def handle(args: argparse.Namespace) -> int:
         doc, code = {"action": action, "box": args.box, "ok": False, "error": str(e)}, 1
     print(_table(doc["boxes"]) if action == "status" and args.table and "boxes" in doc else json.dumps(doc))
     return code
+
+
+def handle_serve(args: argparse.Namespace) -> int:
+    """Start (or stop) the resident server of refbox/server.py: a JSON object, exit 1 if it failed."""
+    from reliability.refbox import server
+
+    try:
+        doc = server.stop(args.dir) if args.stop else server.start(args.dir)
+    except (server.ServerError, OSError) as e:
+        doc = {"action": "serve", "ok": False, "error": str(e)}
+    print(json.dumps(doc))
+    return 0 if doc["ok"] else 1
 
 
 TABLE_COLUMNS = ("box", "status", "phase", "owner", "locked", "mounted", "quarantine_reason")

@@ -123,6 +123,8 @@ class Place:
 
     def forced(self, path: tuple[str, ...]) -> list[str]:
         """Options that keep the argv on this test's own boxes, paths and hosts (given last: they win)."""
+        if path == ("box", "serve"):  # stop only: a server started here would outlive the argv
+            return ["--dir", f"{self.boxes}.serve", "--stop"]
         if path[0] == "box":
             return ["--root", str(self.boxes), "--cgroup-name", self.cgroup]
         if path[0] in ("run", "replay"):

@@ -15,7 +15,7 @@ from reliability.gate import gate
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_wheel_carries_every_playbook_where_the_driver_looks(tmp_path: Path) -> None:
+def test_the_wheel_carries_every_playbook_and_c_source_where_they_are_looked_for(tmp_path: Path) -> None:
     source = tmp_path / "src"  # a copy: building in the checkout would leave build/ and egg-info there
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO / "reliability", source / "reliability", ignore=ignore)
@@ -40,10 +40,16 @@ def test_the_wheel_carries_every_playbook_where_the_driver_looks(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = tmp_path.glob("reliability-*.whl")
-    in_wheel = {n for n in zipfile.ZipFile(wheel).namelist() if "/playbooks/" in n}
+    names = zipfile.ZipFile(wheel).namelist()
+    in_wheel = {n for n in names if "/playbooks/" in n}
     shipped = {str(p.relative_to(REPO)) for p in PLAYBOOKS.rglob("*.yml")}
     assert {"reliability/fleet/playbooks/provision.yml", "reliability/fleet/playbooks/stop.yml"} <= shipped
     assert in_wheel == shipped
+    # The refbox builds its C supervisor and the server's client from these on first use: without one
+    # an installed refbox falls back to slower code, silently.
+    c_sources = {str(p.relative_to(REPO)) for p in (REPO / "reliability" / "refbox").glob("*.c")}
+    assert {"reliability/refbox/boxsup.c", "reliability/refbox/boxclient.c"} <= c_sources
+    assert c_sources <= set(names)
 
 
 def _suite(path: Path, name: str, failed: bool) -> None:
