@@ -11,7 +11,8 @@ wrapped target keeps its capabilities.
     Reloadable      how to make the same target again in another process (the lock holder)
     BoxDirectories  where a box lives on the host
     BoxCgroups      a box's cgroup directories, and the cgroup version they are on
-    HasLifecycle    start/stop around a stage's runs (the built-in sandbox's fork server)
+    HasLifecycle    start/stop around a stage's runs (the built-in sandbox's fork server, a described one's
+                    start and stop commands)
     Relocatable     the same sandbox (same cgroups) with its box root and state elsewhere
     LockRecords     how to read its own lock record (the corrupt-lock case says whether it is valid)
     Failpoints      a named step of its own made to fail on request (the faults stage's cleanup steps)

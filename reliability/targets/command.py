@@ -21,6 +21,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
+from reliability.errors import UsageError
 from reliability.kill import kill_each
 from reliability.probes.proc_stat import session_members
 from reliability.probes.run_delay import RunDelay
@@ -442,6 +444,29 @@ class CommandTarget(Target):
             "error": f"{c.argv[0]} exited {c.exit_code}: {error}" if isinstance(error, str) and error else "",
             "quarantined": "quarantined" in fields and doc.get(fields["quarantined"]) is True,
         }
+
+    def start(self) -> None:
+        """The `start` command, if the file has one, before a stage's runs (HasLifecycle): a resident
+        part of the sandbox (a server its commands talk to) that the host snapshots never see, as
+        the built-in sandbox's fork server. It must return once that part is up; if it fails, the
+        stage cannot run: one line, as for a target file that cannot be used."""
+        failed = self._lifecycle("start")
+        if failed:
+            raise UsageError(f"target {self.name}: its start command failed: {failed}")
+
+    def stop(self) -> None:
+        """The `stop` command after the runs, before the host snapshot: it must return once the
+        resident part is gone. If it fails, the snapshot shows what stayed (a leak); said here too."""
+        failed = self._lifecycle("stop")
+        if failed:
+            print(f"warning: target {self.name}: its stop command failed: {failed}", file=sys.stderr)
+
+    def _lifecycle(self, key: str) -> str:
+        """Run command `key` if the file has one: why it failed, or ""."""
+        if key not in self.doc["commands"]:
+            return ""
+        c = call(self._argv(key, self.desc.values()), self.timeout_s)
+        return c.why() if c.exit_code != 0 or c.timed_out else ""
 
     def recover(self, box: int | None = None) -> list[str]:
         commands = self.doc["commands"]

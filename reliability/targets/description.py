@@ -39,6 +39,8 @@ ALLOWED = {
     "commands/cleanup": BOX,
     "commands/recover": BOX,
     "commands/recover_all": {"box_root"},
+    "commands/start": {"box_root"},
+    "commands/stop": {"box_root"},
     "files/copy_to": BOX | {"name"},
     "files/option": BOX | {"src", "name"},
     "result/file": BOX | {"meta"},
