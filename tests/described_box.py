@@ -32,17 +32,24 @@ RUN_ARGS = [
 
 
 def target_doc(
-    work: Path, cgroup_name: str, claim_cgroup_root: bool = True, box_base: int = BOX_BASE
+    work: Path,
+    cgroup_name: str,
+    claim_cgroup_root: bool = True,
+    box_base: int = BOX_BASE,
+    serve: bool = True,
+    boxes: int = 4,
 ) -> dict:
-    """The target file of the script, for boxes box_base..box_base+3. Without claim_cgroup_root it
+    """The target file of the script, for boxes box_base..box_base+boxes-1. Without claim_cgroup_root it
     declares its box cgroups only, like the isolate 1.x profile: a leftover box cgroup must then be
-    found through `box_cgroups`."""
+    found through `box_cgroups`. With serve, its start and stop commands run the refbox's resident
+    server around each stage's runs, and the commands go through its client; without, each command
+    is the CLI itself (what the pipeline kills is then the sandbox's own process)."""
     script = ["sh", "{script}", "{root}", "{cgroup_name}", "{defects}"]
     owns = {
         "box_root": "{root}",
         "box_dir": "{root}/{box}",
         "box_cgroups": ["/sys/fs/cgroup/*/{cgroup_name}/box-{box}", "/sys/fs/cgroup/{cgroup_name}/box-{box}"],
-        "uid_range": [60000 + box_base, 60000 + box_base + 3],
+        "uid_range": [60000 + box_base, 60000 + box_base + boxes - 1],
         "uid_base": 60000,
         "state_files": [{"glob": "{root}/.state/{box}/state.json", "schema": "box-state", "format": "json"}],
     }
@@ -63,6 +70,7 @@ def target_doc(
             "cleanup": [*script, "cleanup", "--box", "{box}"],
             "recover": [*script, "recover", "--box", "{box}"],
             "recover_all": [*script, "recover"],
+            **({"start": [*script, "start"], "stop": [*script, "stop"]} if serve else {}),
         },
         "files": {"option": ["--file", "{src}:{name}"]},
         "result": {
@@ -87,7 +95,7 @@ def reliability(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @contextmanager
 def described_box(
-    prefix: str, claim_cgroup_root: bool = True, box_base: int = BOX_BASE
+    prefix: str, claim_cgroup_root: bool = True, box_base: int = BOX_BASE, serve: bool = True, boxes: int = 4
 ) -> Iterator[tuple[Path, Path, Target]]:
     """(work dir, target file, loaded target); everything the sandbox made is removed afterwards."""
     # Not under pytest's tmp_path: box uids must reach their box, and /tmp/pytest-of-root is 0700.
@@ -97,7 +105,7 @@ def described_box(
     os.chmod(work / "boxes", 0o755)
     cgroup_name = f"{prefix}-{PID}"
     path = work / "target.yml"
-    path.write_text(yaml.safe_dump(target_doc(work, cgroup_name, claim_cgroup_root, box_base)))
+    path.write_text(yaml.safe_dump(target_doc(work, cgroup_name, claim_cgroup_root, box_base, serve, boxes)))
     # For the script, when the target runs in this process: this interpreter and this checkout's package
     # whatever the working directory is.
     os.environ["PYTHON"] = sys.executable

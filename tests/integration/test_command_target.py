@@ -44,6 +44,15 @@ def described():
         yield made
 
 
+@pytest.fixture(scope="module")
+def described_cli():
+    """The same script without its server: each command is the CLI, the process the pipeline kills."""
+    if os.geteuid() != 0:
+        pytest.skip("the built-in sandbox behind the script needs root")
+    with described_box("cmdtarget-cli", serve=False) as made:
+        yield made
+
+
 def foreign_failures(work: Path) -> list[str]:
     """Failed checks of the run, except mounts other engineers' tests made on this shared host meanwhile
     (the probe counts every new mount anywhere); a mount under our own work dir still fails."""
@@ -91,6 +100,8 @@ def test_target_check_runs_one_ok_submission(described):
     proc = reliability("target", "check", str(path), "--box", str(BOX_BASE + 2), cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "run: OK" in proc.stdout and "target check: PASSED" in proc.stdout
+    assert "start: ok" in proc.stdout  # the script's server, stopped again: its directory is gone
+    assert not (work / "boxes.serve").exists()
 
 
 def test_an_unparseable_result_is_ie_with_the_raw_output_kept(described, tmp_path):
@@ -130,9 +141,11 @@ def test_isolation_stage_runs_every_case_against_the_described_sandbox(described
     assert [c for c in checks.values() if c.status != "passed"] == [], proc.stdout[-4000:]
 
 
-def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(described):
+@pytest.mark.parametrize("via", ["cli", "server"])
+def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(via, request):
     """The supervisor of the script target is the process the pipeline started for the box: `sh
-    box.sh`, which `exec`s `python3 -m reliability box ...`, so one pid for the whole call. Its phases
+    box.sh`, which `exec`s `python3 -m reliability box ...` (via cli), so one pid for the whole call;
+    or the client of the refbox's server (via server), whose death the server makes its worker's. Its phases
     are observed from outside: setup = the init command running, execute = a process in the box,
     timeout = one still there once it has been there for half the time limit, cleanup = the cleanup
     command running; verdict happens inside the run command and cannot be seen: skipped.
@@ -155,8 +168,14 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     recover (the box's processes killed by cgroup and uid, then the cleanup command, which takes a
     box whose owner is dead) brings the host back to the baseline each time, and the same box then
     runs the probe submission with OK.
+
+    Via the server, the killed client has no descendants: the worker, the supervisor and the program
+    are the server's. The server kills the worker with SIGKILL (its client's connection ended), and
+    the box's processes are watched as the box's (cgroup and uid). How far a killed init or cleanup
+    got depends on when the server saw the client's end, so only the outcome is asserted: nothing
+    left by the sandbox itself, and recover brings the host back.
     """
-    work, path, _ = described
+    work, path, _ = request.getfixturevalue("described" if via == "server" else "described_cli")
     proc = reliability(
         "run", "crash", "--profile", "smoke", "--seed", "5", "--iterations", "1", "--box-base", str(BOX_BASE),
         "--target", str(path), "--runs", str(work / "crash-runs"), "--reports", str(work / "crash-reports"),
@@ -175,7 +194,8 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
         assert events[phase]["killed"]["how"].startswith("observed: "), events[phase]["killed"]
         watched = events[phase]["after_kill"]["processes"]
         assert watched and not any(p["alive_at_end"] for p in watched), watched  # all ended by themselves
-    assert len(events["execute"]["orphans"]) >= 2  # the CLI's supervisor and the box's processes
+    # The CLI's supervisor and the box's processes; the client has none.
+    assert len(events["execute"]["orphans"]) >= 2 if via == "cli" else events["execute"]["orphans"] == []
     checks = {c.name: c for c in crash.check(history)}
     assert checks[crash.KILLED].status == "passed", checks[crash.KILLED]
     assert "verdict (index 4): target refbox-script reports no phases" in checks[crash.KILLED].message
@@ -184,8 +204,9 @@ def test_crash_stage_kills_the_described_supervisor_at_each_observed_phase(descr
     box_dir = str(work / "boxes" / str(BOX_BASE))
     excused = [line for line in left.evidence if "the killed cleanup command's work" in line]
     assert all(line.startswith("cleanup (index 3") for line in excused), excused
-    assert any(f"mounts: mount tmpfs on {box_dir}" in line for line in excused), excused
-    assert any(f"/cmdtarget-{PID}/box-{BOX_BASE}" in line for line in excused), excused
+    if via == "cli":
+        assert any(f"mounts: mount tmpfs on {box_dir}" in line for line in excused), excused
+        assert any(f"/cmdtarget-cli-{PID}/box-{BOX_BASE}" in line for line in excused), excused
     for name in (crash.LIMITS, crash.STATE, crash.RECOVERED, crash.HEALTHY):
         assert checks[name].status == "passed", checks[name]
     assert "setup: 1 of 1 kills landed while it ran" in checks[crash.KILLED].evidence

@@ -12,7 +12,20 @@
 #   dirty_clean       a cleanup of a box that was never initialised leaves its directory behind
 # Without defects the script execs the CLI: the process the pipeline starts (and the crash stage kills)
 # is the sandbox itself, as in docs/targets.md. $PYTHON is the interpreter with this package.
+# ACTION start and stop (the target file's start/stop commands, around a stage's runs) start and stop
+# the refbox's resident server; while it is up, each command goes through its client, which costs a
+# millisecond where the CLI's start costs over 100 ms of CPU (refbox/server.py).
 root=$1; cgroup=$2; defects=$3; action=$4; shift 4
+serve=$root.serve
+case $action in
+  start) exec "$PYTHON" -m reliability box serve --dir "$serve" ;;
+  stop) exec "$PYTHON" -m reliability box serve --dir "$serve" --stop ;;
+esac
+# `box ARGS`: the refbox's command, through the server's client while it is up (the client runs the
+# CLI itself when the server has gone).
+box() {
+  if [ -x "$serve/client" ]; then "$serve/client" "$serve/socket" "$PYTHON" "$@"; else "$PYTHON" -m reliability box "$@"; fi
+}
 
 has() { case ",$defects," in *",$1,"*) return 0 ;; esac; return 1; }
 
@@ -47,14 +60,17 @@ fi
 
 if has dirty_clean && [ "$action" = cleanup ] && [ ! -e "$root/$2" ]; then
   # ARGS are "--box N": a box never initialised gets a directory from its cleanup (isolate 1.10.1 does).
-  "$PYTHON" -m reliability box cleanup --root "$root" --cgroup-name "$cgroup" "$@" || exit
+  box cleanup --root "$root" --cgroup-name "$cgroup" "$@" || exit
   exec mkdir -p "$root/$2"
 fi
 
 if has leave_box_dir && [ "$action" = cleanup ]; then
   # ARGS are "--box N": once the sandbox says the box is clean, its directory comes back.
-  "$PYTHON" -m reliability box cleanup --root "$root" --cgroup-name "$cgroup" "$@" || exit
+  box cleanup --root "$root" --cgroup-name "$cgroup" "$@" || exit
   exec mkdir -p "$root/$2"
 fi
 
+if [ -x "$serve/client" ]; then
+  exec "$serve/client" "$serve/socket" "$PYTHON" "$action" --root "$root" --cgroup-name "$cgroup" "$@"
+fi
 exec "$PYTHON" -m reliability box "$action" --root "$root" --cgroup-name "$cgroup" "$@"
