@@ -32,6 +32,19 @@ def only(stage_name: str, picks: tuple[str, ...], own_end: bool = False) -> Stag
     return dataclasses.replace(stage, workload=narrowed, enough=enough)
 
 
+def smoke_options(work: Path, target: str, overrides: dict, box_base: int, seed: int) -> RunOptions:
+    """A smoke run of the target file `target`, its runs and reports under `work`."""
+    return RunOptions(
+        profile="smoke",
+        seed=seed,
+        overrides=overrides,
+        runs_dir=work / "runs",
+        reports_dir=work / "reports",
+        target=target,
+        box_base=box_base,
+    )
+
+
 def run_stage(stage: Stage | str, overrides: dict, points: str = "") -> dict:
     """{check name: CheckResult} of one real run."""
     stage = get(stage) if isinstance(stage, str) else stage

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stage_runs import smoke_options
 
 from reliability.errors import UsageError
-from reliability.execute import RunOptions, execute
+from reliability.execute import execute
 from reliability.history import read
 from reliability.stages import get
 from reliability.targets import load
@@ -83,14 +84,8 @@ def test_a_start_command_naming_a_box_is_refused(tmp_path):
 def test_the_stage_starts_the_sandbox_after_the_snapshot_before_and_stops_it_before_the_one_after(tmp_path):
     target = lifecycle_target(tmp_path, start="", stop="")
     target.close()
-    opts = RunOptions(
-        profile="smoke",
-        seed=1,
-        overrides={"submissions": 2, "concurrency": 1},
-        runs_dir=tmp_path / "runs",
-        reports_dir=tmp_path / "reports",
-        target=str(tmp_path / "lifecycle.yml"),
-        box_base=0,
+    opts = smoke_options(
+        tmp_path, str(tmp_path / "lifecycle.yml"), {"submissions": 2, "concurrency": 1}, 0, 1
     )
     execute(get("stress"), opts)
     history = read(next((tmp_path / "runs").glob("stress-*")))

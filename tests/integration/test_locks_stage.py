@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stage_runs import smoke_options
 
 from reliability.checks import locks
 from reliability.execute import RunOptions, execute
@@ -85,15 +86,7 @@ def run_locks(
     (work / "boxes").mkdir()
     target = work / "target.yml"
     target.write_text(yaml.safe_dump(target_doc(work / "boxes", lock, capabilities, lock_file)))
-    opts = RunOptions(
-        profile="smoke",
-        seed=7,
-        overrides={"iterations": 6, "concurrency": 3},
-        runs_dir=work / "runs",
-        reports_dir=work / "reports",
-        target=str(target),
-        box_base=5,
-    )
+    opts = smoke_options(work, str(target), {"iterations": 6, "concurrency": 3}, 5, 7)
     analysis = execute(get("locks"), opts)
     checks = {c.name: c for c in analysis.checks}
     return (checks, analysis.history) if history else checks
