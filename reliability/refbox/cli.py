@@ -1,4 +1,5 @@
-"""`reliability box init|run|cleanup|status|recover`: the refbox by hand, one JSON object per call.
+"""`reliability box init|run|cleanup|status|recover`: the refbox by hand, one JSON object per call; `box serve`,
+the same commands from a resident process (refbox/server.py).
 
 Exit codes: 0 whatever the verdict, 2 for bad usage (UsageError, NeedsRoot), 1 when the sandbox itself
 failed (init, cleanup or recover could not do their job).
