@@ -35,17 +35,18 @@ _COMPILE_TIMEOUT_S = 120
 @functools.cache
 def path() -> str | None:
     """The cached boxinit binary, built now if needed; None when it cannot be built here."""
-    try:
-        return str(_build(cache_dir_default() / "boxinit"))
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return _cached(SOURCES, "boxinit")
 
 
 @functools.cache
 def client_path() -> str | None:
     """The cached boxclient binary (refbox/server.py), built now if needed; None when it cannot be."""
+    return _cached((CLIENT_SOURCE,), "boxclient")
+
+
+def _cached(files: tuple[Path, ...], name: str) -> str | None:
     try:
-        return str(_build(cache_dir_default() / "boxinit", (CLIENT_SOURCE,), "boxclient"))
+        return str(_build(cache_dir_default() / "boxinit", files, name))
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -81,16 +81,21 @@ def stop(directory: str, wait_s: float = STOP_WAIT_S) -> dict:
             os.kill(pid, signal.SIGKILL)
             _gone(pid, 5.0)
         stopped = pid
-    for name in (SOCKET, PID, CLIENT):
-        try:
-            os.unlink(os.path.join(directory, name))
-        except FileNotFoundError:
-            pass
+    _remove(directory, SOCKET, PID, CLIENT)
     try:
         os.rmdir(directory)
     except FileNotFoundError:
         pass
     return {"action": "serve", "ok": True, "stopped": stopped}
+
+
+def _remove(directory: str, *names: str) -> None:
+    """Remove these files of the server's directory, where they exist."""
+    for name in names:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
 
 
 def _server_pid(directory: str) -> int | None:
@@ -145,9 +150,7 @@ def _daemon(directory: str, client: str | None, ready_w: int) -> None:  # pragma
         os.closerange(ready_w + 1, os.sysconf("SC_OPEN_MAX"))
         _warm()
         path = os.path.join(directory, SOCKET)
-        for name in (SOCKET, CLIENT):
-            if os.path.lexists(os.path.join(directory, name)):
-                os.unlink(os.path.join(directory, name))
+        _remove(directory, SOCKET, CLIENT)  # a dead server's
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)
         listener.listen(256)
@@ -212,11 +215,7 @@ class _Server:
             self._drop(conn)
         self.sel.unregister(self.listener)
         self.listener.close()
-        for name in (CLIENT, SOCKET):  # new commands run the CLI from now on
-            try:
-                os.unlink(os.path.join(self.directory, name))
-            except FileNotFoundError:
-                pass
+        _remove(self.directory, CLIENT, SOCKET)  # new commands run the CLI from now on
 
     def _accept(self, listener: socket.socket) -> None:
         try:

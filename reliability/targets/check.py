@@ -73,24 +73,24 @@ def live_run(desc: Description, box: int) -> int:
         return 0
     target = command_target(desc)
     print(f"version: {target.version()}")
-    lifecycle = "start" in desc.doc["commands"]  # and stop: the stage's runs go between them
     try:
         target.start()
     except UsageError as e:
         print(f"start: FAILED: {e}")
         return 1
-    if lifecycle:
+    if "start" in desc.doc["commands"]:  # and stop, once the box is cleaned: the runs go between them
         print("start: ok")
     try:
-        target.init(box)
-    except TargetError as e:
-        print(f"init: FAILED: {e}")
-        target.stop()
-        return 1
-    try:
-        result = target.run(box, prepared.command, CHECK_LIMITS, prepared.files)
+        try:
+            target.init(box)
+        except TargetError as e:
+            print(f"init: FAILED: {e}")
+            return 1
+        try:
+            result = target.run(box, prepared.command, CHECK_LIMITS, prepared.files)
+        finally:
+            outcome = target.cleanup(box)
     finally:
-        outcome = target.cleanup(box)
         target.stop()
         target.close()
     right_output = prepared.expected_stdout is None or result.stdout == prepared.expected_stdout

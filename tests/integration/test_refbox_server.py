@@ -17,6 +17,8 @@ from refbox_fixtures import BOX_A, BOX_B, PID, wait_until
 
 from reliability.probes.proc_stat import process_stat
 from reliability.refbox import boxinit_build
+from reliability.refbox.box import Refbox
+from reliability.refbox.recovery import processes_with_uids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts tmpfs, creates cgroups: needs root")
 
@@ -115,18 +117,6 @@ def test_commands_through_the_server_answer_as_the_cli_does(where):
         assert client(serve_dir, "cleanup", *b, *flags).returncode == 0
 
 
-def box_processes(box_number: int) -> list[int]:
-    """Processes of the box's uid now (the run's program)."""
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == 60000 + box_number:
-                out.append(int(pid))
-        except FileNotFoundError:
-            pass
-    return out
-
-
 def ended(pid: int, starttime: int) -> bool:
     """Process `pid` (started at `starttime`) is gone: no such process now, a zombie, or another one."""
     st = process_stat(pid)
@@ -145,7 +135,7 @@ def test_a_killed_client_is_a_killed_command_and_a_forwarded_signal_is_delivered
         proc = subprocess.Popen(
             [*argv, *run], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        wait_until(lambda: box_processes(BOX_B), "the program running in the box")
+        wait_until(lambda: processes_with_uids({Refbox.uid(BOX_B)}), "the program running in the box")
         (worker,) = workers(server)
         start = process_stat(worker)["starttime"]
         proc.send_signal(sig)
